@@ -1,0 +1,70 @@
+//! Well-known names shared by every drmysql component.
+//!
+//! Labels, annotations, finalizers, condition types and the Kosmos virtual-node
+//! conventions are part of the wire contract between the controller, the
+//! sidecar, the agent, the kubectl plugin and the user's own selectors. Keeping
+//! them in one place stops two components from drifting apart on a string.
+
+/// API group of the DRMySQL kind.
+pub const DRMYSQL_GROUP: &str = "drmysql.io";
+/// API group of the Kosmos-compatible clusterlink kinds.
+pub const KOSMOS_GROUP: &str = "kosmos.io";
+
+/// Field manager used for every server-side apply drmysql performs.
+pub const FIELD_MANAGER: &str = "drmysql";
+/// Finalizer the controller puts on a DRMySQL (`<plural>.<group>` convention).
+pub const DRMYSQL_FINALIZER: &str = "drmysqls.drmysql.io";
+
+/// `app.kubernetes.io/name` value on every object drmysql creates.
+pub const APP_NAME: &str = "drmysql";
+/// Label naming the DRMySQL an object belongs to.
+pub const LABEL_CLUSTER: &str = "drmysql.io/cluster";
+/// Label naming the instance (Pod, PVC, headless Service) an object belongs to.
+pub const LABEL_INSTANCE: &str = "drmysql.io/instance";
+/// Label carrying an instance's role; the writer and reader Services select on it.
+pub const LABEL_ROLE: &str = "drmysql.io/role";
+/// Value of [`LABEL_ROLE`] on the writable primary.
+pub const ROLE_PRIMARY: &str = "primary";
+/// Value of [`LABEL_ROLE`] on a replica that serves reads.
+pub const ROLE_REPLICA: &str = "replica";
+
+/// Label Kosmos clustertree puts on its virtual nodes (value `"true"`).
+pub const KOSMOS_NODE_LABEL: &str = "kosmos.io/node";
+/// Key of the taint Kosmos clustertree puts on its virtual nodes.
+pub const KOSMOS_NODE_TAINT_KEY: &str = "kosmos.io/node";
+/// Value of the Kosmos virtual-node taint.
+pub const KOSMOS_NODE_TAINT_VALUE: &str = "true";
+/// Effect of the Kosmos virtual-node taint.
+pub const KOSMOS_NODE_TAINT_EFFECT: &str = "NoSchedule";
+/// Prefix of the virtual node that stands for a whole member cluster (`kosmos-<cluster>`).
+pub const KOSMOS_VIRTUAL_NODE_PREFIX: &str = "kosmos-";
+/// Label Kosmos puts on a ClusterNode to name its cluster.
+pub const KOSMOS_CLUSTER_LABEL: &str = "kosmos.io/cluster";
+/// Node label the default placement pins on (`kubernetes.io/hostname In [node]`).
+pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+
+/// Condition types written to `DRMySQL.status.conditions`.
+pub mod condition {
+    /// The primary is writable and every replica is replicating within the lag threshold.
+    pub const READY: &str = "Ready";
+    /// Every primary–replica pair reached each other over the cluster link in the last check.
+    pub const TUNNEL_REACHABLE: &str = "TunnelReachable";
+    /// Every replica's IO and SQL threads are running against the current primary.
+    pub const REPLICATING: &str = "Replicating";
+    /// Every replica's heartbeat lag is below `spec.lag.alertThresholdSeconds`.
+    pub const LAG_WITHIN_THRESHOLD: &str = "LagWithinThreshold";
+    /// A failover or switchover is being carried out (see `status.failover`).
+    pub const FAILOVER_IN_PROGRESS: &str = "FailoverInProgress";
+    /// A replica holds transactions the primary never had; it will not be promoted.
+    pub const ERRANT_TRANSACTIONS: &str = "ErrantTransactions";
+
+    /// Every condition type drmysql maintains, in the order it reports them.
+    pub const ALL: [&str; 6] = [
+        READY,
+        TUNNEL_REACHABLE,
+        REPLICATING,
+        LAG_WITHIN_THRESHOLD,
+        FAILOVER_IN_PROGRESS,
+        ERRANT_TRANSACTIONS,
+    ];
+}
