@@ -227,7 +227,7 @@ fn check_scalar(schema: &Value, value: &Value, fail: &mut impl FnMut(String)) {
             ));
         }
         if schema.get("format").and_then(Value::as_str) == Some("int32")
-            && !value.as_i64().is_some_and(|n| i32::try_from(n).is_ok())
+            && value.as_i64().is_none_or(|n| i32::try_from(n).is_err())
         {
             fail(format!("Invalid value: {value}: must fit in a 32-bit integer"));
         }

@@ -384,3 +384,14 @@ fn transition_rules() {
     );
     assert_admitted(update(&old, &moved_replica));
 }
+
+#[test]
+fn serde_defaults_agree_with_the_crd_defaults() {
+    let admitted = assert_admitted(create(&minimal()));
+    let typed: drmysql_api::drmysql::DRMySQL = serde_json::from_value(minimal()).expect("minimal deserializes");
+    let serialized = serde_json::to_value(&typed).expect("serializes");
+    assert_eq!(
+        serialized["spec"], admitted["spec"],
+        "what the controller assumes for an omitted field is what the API server stores"
+    );
+}

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A cluster whose pod network clusterlink joins to the others.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "every printcolumn(...) repeats type_ = ..., which the lint mistakes for a duplicate"
+)]
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "kosmos.io",

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 pub const ROLE_GATEWAY: &str = "gateway";
 
 /// A real node of a joined cluster.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "every printcolumn(...) repeats type_ = ..., which the lint mistakes for a duplicate"
+)]
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "kosmos.io",

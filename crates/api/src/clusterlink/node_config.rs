@@ -12,6 +12,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Desired network state of one node.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "every printcolumn(...) repeats type_ = ..., which the lint mistakes for a duplicate"
+)]
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "kosmos.io",

@@ -11,8 +11,8 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Options that drmysql owns exactly (compared after lower-casing, `-` → `_`, and
-/// removing a `loose_`, `enable_`, `disable_`, `skip_` or `maximum_` prefix).
+/// Options that drmysql owns exactly (in any case, with `-` or `_`, and with or
+/// without one of the [`OPTION_MODIFIERS`]).
 pub const OWNED_OPTIONS: &[&str] = &[
     "server_id",
     "server_uuid",
@@ -35,8 +35,8 @@ pub const OWNED_OPTIONS: &[&str] = &[
 /// `relay_log*` and `log_bin*` option).
 pub const OWNED_OPTION_PREFIXES: &[&str] = &["gtid", "rpl_semi_sync", "relay_log", "log_bin"];
 
-/// Prefixes mysqld accepts in front of any option name.
-pub const OPTION_MODIFIERS: &[&str] = &["", "loose_", "enable_", "disable_", "skip_", "maximum_"];
+/// Modifiers mysqld accepts in front of any option name.
+pub const OPTION_MODIFIERS: &[&str] = &["loose", "enable", "disable", "skip", "maximum"];
 
 /// The database server image and its configuration.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -72,12 +72,7 @@ pub struct EngineSpec {
 /// One my.cnf option.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new(
-    "!['', 'loose_', 'enable_', 'disable_', 'skip_', 'maximum_'].exists(p, \
-      ['server_id', 'server_uuid', 'enforce_gtid_consistency', 'log_slave_updates', 'log_replica_updates', \
-       'read_only', 'super_read_only', 'slave_start', 'replica_start', 'datadir', 'port', 'bind_address', \
-       'socket', 'report_host', 'report_port'].exists(o, self.name.lowerAscii().replace('-', '_') == p + o) \
-      || ['gtid', 'rpl_semi_sync', 'relay_log', 'log_bin'].exists(o, self.name.lowerAscii().replace('-', '_').startsWith(p + o)))")
+#[x_kube(validation = Rule::new(format!("!self.name.matches('{}')", owned_option_pattern()))
     .message("spec.engine.config: this option is owned by drmysql (server identity, GTID, binary and relay logs, read_only, semi-sync and the listening socket are set by the controller)")
     .field_path(".name"))]
 pub struct ConfigOption {
@@ -114,16 +109,26 @@ impl ImagePullPolicy {
     }
 }
 
+/// A regular expression (RE2 and Rust `regex` syntax alike) matching every option
+/// name drmysql owns, with mysqld's own leniency: any case, `-` or `_` between
+/// words, and an optional `loose-`, `enable-`, `disable-`, `skip-` or `maximum-`
+/// modifier. The CRD's CEL rule and [`is_owned_option`] both use it.
+pub fn owned_option_pattern() -> String {
+    let words = |name: &str| name.replace('_', "[-_]");
+    let modifiers: Vec<String> = OPTION_MODIFIERS.iter().map(|name| words(name)).collect();
+    let exact: Vec<String> = OWNED_OPTIONS.iter().map(|name| words(name)).collect();
+    let prefixes: Vec<String> = OWNED_OPTION_PREFIXES.iter().map(|name| words(name)).collect();
+    format!(
+        "^(?i)(({})[-_])?({}|({})[-_.a-z0-9]*)$",
+        modifiers.join("|"),
+        exact.join("|"),
+        prefixes.join("|")
+    )
+}
+
 /// Whether drmysql owns a my.cnf option, by the same normalisation mysqld applies.
 pub fn is_owned_option(name: &str) -> bool {
-    let normalized = name.to_ascii_lowercase().replace('-', "_");
-    OPTION_MODIFIERS.iter().any(|modifier| {
-        let Some(stem) = normalized.strip_prefix(modifier) else {
-            return false;
-        };
-        OWNED_OPTIONS.contains(&stem)
-            || OWNED_OPTION_PREFIXES
-                .iter()
-                .any(|prefix| stem.starts_with(prefix))
-    })
+    static PATTERN: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(&owned_option_pattern()).ok());
+    PATTERN.as_ref().is_some_and(|pattern| pattern.is_match(name))
 }

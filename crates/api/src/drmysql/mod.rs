@@ -15,7 +15,7 @@ mod storage;
 
 pub use engine::{
     ConfigOption, EngineSpec, ImagePullPolicy, OPTION_MODIFIERS, OWNED_OPTION_PREFIXES, OWNED_OPTIONS,
-    is_owned_option,
+    is_owned_option, owned_option_pattern,
 };
 pub use placement::{InstanceSpec, kosmos_virtual_node_toleration};
 pub use replication::{
@@ -36,6 +36,10 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NAME_LENGTH: usize = 40;
 
 /// Desired state of a cross-cluster MySQL primary and its replicas.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "every printcolumn(...) repeats type_ = ..., which the lint mistakes for a duplicate"
+)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "drmysql.io",
@@ -189,5 +193,86 @@ pub fn instance_name(drmysql_name: &str, index: usize, spec: &InstanceSpec) -> S
     match &spec.name {
         Some(name) => format!("{drmysql_name}-{name}"),
         None => format!("{drmysql_name}-{index}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn orders(spec: serde_json::Value) -> DRMySQL {
+        serde_json::from_value(json!({
+            "apiVersion": "drmysql.io/v1alpha1",
+            "kind": "DRMySQL",
+            "metadata": {"name": "orders", "namespace": "default"},
+            "spec": spec
+        }))
+        .expect("valid DRMySQL")
+    }
+
+    #[test]
+    fn instances_are_named_by_index_unless_named() {
+        let drmysql = orders(json!({
+            "engine": {"image": "mariadb:11.4"},
+            "primary": {"node": "n0"},
+            "replicas": [{"node": "n1"}, {"node": "n2", "name": "tencent"}, {"node": "n3"}]
+        }));
+        let names: Vec<(String, usize, InitialRole)> = drmysql
+            .instances()
+            .into_iter()
+            .map(|instance| (instance.name, instance.index, instance.initial_role))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("orders-0".to_owned(), 0, InitialRole::Primary),
+                ("orders-1".to_owned(), 1, InitialRole::Replica),
+                ("orders-tencent".to_owned(), 2, InitialRole::Replica),
+                ("orders-3".to_owned(), 3, InitialRole::Replica),
+            ]
+        );
+    }
+
+    #[test]
+    fn default_toleration_is_the_kosmos_taint_and_an_empty_list_means_none() {
+        let drmysql = orders(json!({
+            "engine": {"image": "mariadb:11.4"},
+            "primary": {"node": "n0", "tolerations": []},
+            "replicas": [{"node": "kosmos-member-tencent"}]
+        }));
+        let instances = drmysql.instances();
+        assert!(instances[0].spec.effective_tolerations().is_empty());
+        let replica = instances[1].spec.effective_tolerations();
+        assert_eq!(replica.len(), 1);
+        assert_eq!(replica[0].key.as_deref(), Some("kosmos.io/node"));
+        assert_eq!(replica[0].operator.as_deref(), Some("Equal"));
+        assert_eq!(replica[0].value.as_deref(), Some("true"));
+        assert_eq!(replica[0].effect.as_deref(), Some("NoSchedule"));
+    }
+
+    #[test]
+    fn derived_names() {
+        let drmysql = orders(json!({
+            "engine": {"image": "mariadb:11.4"},
+            "primary": {"node": "n0"},
+            "replicas": [{"node": "n1"}]
+        }));
+        assert_eq!(drmysql.credentials_secret_name(), "orders-credentials");
+        assert_eq!(drmysql.writer_service_name(), "orders-primary");
+        assert_eq!(drmysql.reader_service_name(), "orders-replicas");
+        let mut named = drmysql.clone();
+        named.spec.credentials_secret = Some("vault-synced".into());
+        assert_eq!(named.credentials_secret_name(), "vault-synced");
+    }
+
+    #[test]
+    fn owned_option_pattern_matches_mysqld_spellings() {
+        for name in ["server_id", "Server-Id", "loose_gtid_domain_id", "skip-log-bin", "maximum-read-only"] {
+            assert!(is_owned_option(name), "{name}");
+        }
+        for name in ["innodb_buffer_pool_size", "portal", "log_error", "skip-name-resolve"] {
+            assert!(!is_owned_option(name), "{name}");
+        }
     }
 }
