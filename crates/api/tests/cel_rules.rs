@@ -388,7 +388,8 @@ fn transition_rules() {
 #[test]
 fn serde_defaults_agree_with_the_crd_defaults() {
     let admitted = assert_admitted(create(&minimal()));
-    let typed: drmysql_api::drmysql::DRMySQL = serde_json::from_value(minimal()).expect("minimal deserializes");
+    let typed: drmysql_api::drmysql::DRMySQL =
+        serde_json::from_value(minimal()).expect("minimal deserializes");
     let serialized = serde_json::to_value(&typed).expect("serializes");
     assert_eq!(
         serialized["spec"], admitted["spec"],

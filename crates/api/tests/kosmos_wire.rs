@@ -17,7 +17,10 @@ fn schema_of<K: CustomResourceExt>() -> Value {
 
 fn admitted<K: CustomResourceExt>(object: &Value) -> Value {
     admit(&schema_of::<K>(), object, None).unwrap_or_else(|violations| {
-        panic!("refused: {:#?}", violations.iter().map(ToString::to_string).collect::<Vec<_>>())
+        panic!(
+            "refused: {:#?}",
+            violations.iter().map(ToString::to_string).collect::<Vec<_>>()
+        )
     })
 }
 
@@ -49,7 +52,8 @@ fn kosmos_node_config() -> Value {
 #[test]
 fn a_kosmos_node_config_deserializes_and_means_the_same() {
     let written = kosmos_node_config();
-    let node_config: NodeConfig = serde_json::from_value(written.clone()).expect("Kosmos NodeConfig deserializes");
+    let node_config: NodeConfig =
+        serde_json::from_value(written.clone()).expect("Kosmos NodeConfig deserializes");
     let spec = &node_config.spec;
     assert_eq!(spec.devices[0].name, "vx-bridge");
     assert_eq!(spec.devices[0].bind_dev, "eth0");
@@ -61,12 +65,21 @@ fn a_kosmos_node_config_deserializes_and_means_the_same() {
     assert_eq!(spec.xfrm_policies[0].direction(), Some(XfrmDirection::Out));
     assert_eq!(spec.xfrm_states[0].spi, 3_456_789_012);
     assert_eq!(spec.ipsets_avoid_masq[0].name, "kosmosipset");
-    assert_eq!(node_config.status.as_ref().and_then(|s| s.last_sync_time.clone()), None);
+    assert_eq!(
+        node_config.status.as_ref().and_then(|s| s.last_sync_time.clone()),
+        None
+    );
 
     // Serialized back, every Kosmos field keeps its name and value, except the key.
     let mut expected = written["spec"].clone();
-    expected["xfrmstates"][0].as_object_mut().expect("state").remove("PSK");
-    assert_eq!(serde_json::to_value(&node_config).expect("serializes")["spec"], expected);
+    expected["xfrmstates"][0]
+        .as_object_mut()
+        .expect("state")
+        .remove("PSK");
+    assert_eq!(
+        serde_json::to_value(&node_config).expect("serializes")["spec"],
+        expected
+    );
 }
 
 #[test]
@@ -76,7 +89,10 @@ fn a_kosmos_node_config_is_admitted_once_its_key_is_pruned() {
     // unless the writer asked for strict validation; what is stored has no key.
     let strict = admit(&schema_of::<NodeConfig>(), &written, None);
     assert!(strict.is_err(), "PSK is not a field of drmysql's NodeConfig");
-    written["spec"]["xfrmstates"][0].as_object_mut().expect("state").remove("PSK");
+    written["spec"]["xfrmstates"][0]
+        .as_object_mut()
+        .expect("state")
+        .remove("PSK");
     admitted::<NodeConfig>(&written);
 }
 
@@ -126,11 +142,17 @@ fn a_kosmos_cluster_with_elastic_ips_deserializes_and_is_admitted() {
     assert_eq!(options.network_type, NetworkType::Gateway);
     assert_eq!(options.ip_family, IpFamily::Ipv4);
     assert!(options.ip_family.has_ipv4() && !options.ip_family.has_ipv6());
-    assert_eq!(options.node_elastic_ip_map["vm-0-10-rockylinux"], "150.158.88.185");
+    assert_eq!(
+        options.node_elastic_ip_map["vm-0-10-rockylinux"],
+        "150.158.88.185"
+    );
     assert_eq!(options.global_cidrs_map["10.233.0.0/18"], "10.100.0.0/18");
     assert_eq!(options.cluster_pod_cidrs, ["100.128.0.0/10"]);
     assert!(options.use_external_apiserver);
-    assert_eq!(cluster.spec.kubeconfig.as_ref().map(|bytes| bytes.0.clone()), Some(b"apiVersion: v1\n".to_vec()));
+    assert_eq!(
+        cluster.spec.kubeconfig.as_ref().map(|bytes| bytes.0.clone()),
+        Some(b"apiVersion: v1\n".to_vec())
+    );
     let status = cluster.status.expect("status");
     assert_eq!(status.cluster_link_status.service_cidrs, ["10.96.0.0/12"]);
 }
@@ -148,15 +170,22 @@ fn cluster_defaults_are_kosmos_defaults() {
     assert_eq!(options["networkType"], "p2p");
     assert_eq!(options["ipFamily"], "all");
     assert_eq!(options["defaultNICName"], "*");
-    assert_eq!(options["localCIDRs"], json!({"ip": "210.0.0.0/8", "ip6": "9480::/16"}));
-    assert_eq!(options["bridgeCIDRs"], json!({"ip": "220.0.0.0/8", "ip6": "9470::/16"}));
+    assert_eq!(
+        options["localCIDRs"],
+        json!({"ip": "210.0.0.0/8", "ip6": "9480::/16"})
+    );
+    assert_eq!(
+        options["bridgeCIDRs"],
+        json!({"ip": "220.0.0.0/8", "ip6": "9470::/16"})
+    );
 
     let typed: Cluster = serde_json::from_value(json!({
         "apiVersion": "kosmos.io/v1alpha1", "kind": "Cluster", "metadata": {"name": "host"},
         "spec": {"clusterLinkOptions": {}}
     }))
     .expect("deserializes");
-    let from_serde = serde_json::to_value(typed.spec.cluster_link_options.expect("options")).expect("serializes");
+    let from_serde =
+        serde_json::to_value(typed.spec.cluster_link_options.expect("options")).expect("serializes");
     assert_eq!(&from_serde, options, "serde defaults agree with the CRD defaults");
 }
 
@@ -182,10 +211,19 @@ fn a_kosmos_cluster_node_deserializes_and_is_admitted() {
     });
     admitted::<ClusterNode>(&written);
     let node: ClusterNode = serde_json::from_value(written.clone()).expect("deserializes");
-    assert!(node.is_gateway(), "roles compare case-insensitively, as in Kosmos");
+    assert!(
+        node.is_gateway(),
+        "roles compare case-insensitively, as in Kosmos"
+    );
     assert_eq!(node.spec.elastic_ip, "150.158.88.185");
-    assert_eq!(ClusterNode::name_for("member-tencent", "vm-0-10-rockylinux"), "member-tencent-vm-0-10-rockylinux");
-    assert_eq!(serde_json::to_value(&node).expect("serializes")["spec"], written["spec"]);
+    assert_eq!(
+        ClusterNode::name_for("member-tencent", "vm-0-10-rockylinux"),
+        "member-tencent-vm-0-10-rockylinux"
+    );
+    assert_eq!(
+        serde_json::to_value(&node).expect("serializes")["spec"],
+        written["spec"]
+    );
 
     // Kosmos always writes interfaceName, even empty, before the agent fills it.
     let fresh: ClusterNode = serde_json::from_value(json!({
@@ -194,5 +232,8 @@ fn a_kosmos_cluster_node_deserializes_and_is_admitted() {
     }))
     .expect("deserializes");
     assert!(!fresh.is_gateway());
-    assert_eq!(serde_json::to_value(&fresh).expect("serializes")["spec"]["interfaceName"], "");
+    assert_eq!(
+        serde_json::to_value(&fresh).expect("serializes")["spec"]["interfaceName"],
+        ""
+    );
 }

@@ -268,10 +268,21 @@ mod tests {
 
     #[test]
     fn owned_option_pattern_matches_mysqld_spellings() {
-        for name in ["server_id", "Server-Id", "loose_gtid_domain_id", "skip-log-bin", "maximum-read-only"] {
+        for name in [
+            "server_id",
+            "Server-Id",
+            "loose_gtid_domain_id",
+            "skip-log-bin",
+            "maximum-read-only",
+        ] {
             assert!(is_owned_option(name), "{name}");
         }
-        for name in ["innodb_buffer_pool_size", "portal", "log_error", "skip-name-resolve"] {
+        for name in [
+            "innodb_buffer_pool_size",
+            "portal",
+            "log_error",
+            "skip-name-resolve",
+        ] {
             assert!(!is_owned_option(name), "{name}");
         }
     }
