@@ -79,6 +79,15 @@ pub enum Error {
         actual: String,
     },
 
+    /// A password the server's replication client cannot use.
+    #[error("the password of account {user:?} cannot be used for replication: {reason}")]
+    UnusablePassword {
+        /// The account.
+        user: String,
+        /// Why.
+        reason: String,
+    },
+
     /// A GTID set or position could not be parsed.
     #[error("invalid GTID text {text:?}: {reason}")]
     InvalidGtid {

@@ -44,5 +44,5 @@ pub use gtid::ErrantReport;
 pub use heartbeat::{HeartbeatWriter, measure_lag};
 pub use lag::{HeartbeatConfig, Lag};
 pub use server::{Server, Target};
-pub use setup::{Account, Accounts, Durability};
+pub use setup::{Account, Accounts, Durability, check_replication_password};
 pub use status::{InstanceStatus, ReplicaStatus, SemiSyncStatus, ThreadState};

@@ -54,12 +54,40 @@ pub enum Durability {
     Lossless,
 }
 
+/// Checks that the server's own replication client can log in with `password`.
+///
+/// MySQL and MariaDB keep a replica's source password in a `utf8mb3` column (or
+/// a C string), so a NUL byte or a character outside the Basic Multilingual
+/// Plane (an emoji, for example) is silently mangled: the account is created,
+/// but the replica's IO thread is then refused with error 1045 forever. Such a
+/// password is refused here, before anything is changed. Quotes, backslashes
+/// and other Unicode characters are fine.
+pub fn check_replication_password(account: &Account) -> Result<(), Error> {
+    let unusable = |reason: &str| {
+        Err(Error::UnusablePassword {
+            user: account.user.clone(),
+            reason: reason.to_owned(),
+        })
+    };
+    if account.password.is_empty() {
+        return unusable("it is empty");
+    }
+    if account.password.contains('\0') {
+        return unusable("it contains a NUL byte");
+    }
+    if account.password.chars().any(|c| c.len_utf8() > 3) {
+        return unusable("it contains a character outside the Basic Multilingual Plane (such as an emoji)");
+    }
+    Ok(())
+}
+
 impl Server {
     /// Checks the GTID and binary-log prerequisites, then creates or updates
     /// drmysql's schema, heartbeat table and accounts. Idempotent. The changes
     /// are made with binary logging off for the session, so they create no
     /// GTID that could later look errant; every instance is prepared itself.
     pub async fn prepare(&mut self, accounts: &Accounts) -> Result<(), Error> {
+        check_replication_password(&accounts.replication)?;
         let dialect = self.dialect();
         let row = self
             .fields(&dialect.server_variables())
@@ -101,6 +129,7 @@ impl Server {
     /// lacks would then make replication fail, so check
     /// [`Server::errant_transactions`] before re-attaching a former primary.
     pub async fn replicate_from(&mut self, source: &SourceConfig) -> Result<(), Error> {
+        check_replication_password(&Account::new(source.user.clone(), source.password.clone()))?;
         let dialect = self.dialect();
         self.run(&dialect.stop_replica()).await?;
         self.run(&dialect.set_net_timeout(source.net_timeout)).await?;
@@ -201,5 +230,35 @@ impl Server {
             self.run(&statement).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_passwords_the_replica_cannot_use_are_refused() {
+        for good in [
+            "plain",
+            "q'uo\"te\\back",
+            "pä-密码",
+            "0123456789012345678901234567890123456789",
+        ] {
+            assert!(
+                check_replication_password(&Account::new("r", good)).is_ok(),
+                "{good:?}"
+            );
+        }
+        for (bad, reason) in [
+            ("emoji-🔑", "Basic Multilingual Plane"),
+            ("nul\0byte", "NUL"),
+            ("", "empty"),
+        ] {
+            let error = check_replication_password(&Account::new("r", bad))
+                .expect_err(bad)
+                .to_string();
+            assert!(error.contains(reason) && error.contains("\"r\""), "{error}");
+        }
     }
 }

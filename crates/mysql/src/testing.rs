@@ -292,11 +292,13 @@ async fn build_template() -> Result<PathBuf, HarnessError> {
         &init,
         format!(
             "SET sql_log_bin = 0;\nCREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '{ROOT_PASSWORD}';\n\
-             GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;\n"
+             GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;\n\
+             DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';\n"
         ),
     )
     .or_else(|error| fail(format!("cannot write {}: {error}", init.display())))?;
-    // One start with the init file creates root@'%' and shrinks the redo log;
+    // One start with the init file creates root@'%' (dropping the password-less
+    // root@127.0.0.1 and root@::1, which would match first) and shrinks the redo log;
     // then a clean shutdown leaves a template every server can copy.
     let port = free_port("127.0.0.1")?;
     let mut child = Command::new(mariadbd()?)
@@ -305,6 +307,7 @@ async fn build_template() -> Result<PathBuf, HarnessError> {
         .arg(format!("--datadir={}", data.display()))
         .arg(format!("--port={port}"))
         .arg("--bind-address=127.0.0.1")
+        .arg("--skip-name-resolve")
         .arg(format!("--socket={}", root.join("template.sock").display()))
         .arg(format!("--pid-file={}", root.join("template.pid").display()))
         .arg(format!("--log-error={}", root.join("template.log").display()))
