@@ -12,11 +12,14 @@ pub const KOSMOS_GROUP: &str = "kosmos.io";
 
 /// Field manager used for every server-side apply drmysql performs.
 pub const FIELD_MANAGER: &str = "drmysql";
-/// Finalizer the controller puts on a DRMySQL (`<plural>.<group>` convention).
-pub const DRMYSQL_FINALIZER: &str = "drmysqls.drmysql.io";
+/// Finalizer the controller puts on a DRMySQL, so that it can clean up what it
+/// made (PVCs when `spec.storage.deleteOnDelete`) before the object goes.
+pub const DRMYSQL_FINALIZER: &str = "drmysqls.drmysql.io/cleanup";
 
 /// `app.kubernetes.io/name` value on every object drmysql creates.
 pub const APP_NAME: &str = "drmysql";
+/// `app.kubernetes.io/managed-by` value on every object drmysql creates.
+pub const MANAGED_BY: &str = "drmysql";
 /// Label naming the DRMySQL an object belongs to.
 pub const LABEL_CLUSTER: &str = "drmysql.io/cluster";
 /// Label naming the instance (Pod, PVC, headless Service) an object belongs to.
@@ -42,6 +45,26 @@ pub const KOSMOS_VIRTUAL_NODE_PREFIX: &str = "kosmos-";
 pub const KOSMOS_CLUSTER_LABEL: &str = "kosmos.io/cluster";
 /// Node label the default placement pins on (`kubernetes.io/hostname In [node]`).
 pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+
+/// Keys of the credentials Secret (`spec.credentialsSecret`, or the generated
+/// `<name>-credentials`).
+pub mod credentials {
+    /// Password of `root`, which the controller connects as.
+    pub const ROOT_PASSWORD: &str = "root-password";
+    /// Password of the replication account.
+    pub const REPLICATION_PASSWORD: &str = "replication-password";
+    /// Password of the heartbeat account the sidecar uses.
+    pub const HEARTBEAT_PASSWORD: &str = "heartbeat-password";
+    /// Every key a credentials Secret must hold.
+    pub const REQUIRED_KEYS: [&str; 3] = [ROOT_PASSWORD, REPLICATION_PASSWORD, HEARTBEAT_PASSWORD];
+    /// Replication account name.
+    pub const REPLICATION_USER: &str = "drmysql_repl";
+    /// Heartbeat account name.
+    pub const HEARTBEAT_USER: &str = "drmysql_heartbeat";
+    /// Key of the controller-generated `<name>-sidecar` Secret holding the token
+    /// the controller presents to the sidecars' probe endpoint.
+    pub const SIDECAR_TOKEN: &str = "token";
+}
 
 /// Condition types written to `DRMySQL.status.conditions`.
 pub mod condition {

@@ -31,6 +31,12 @@ pub struct StorageSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub storage_class_name: Option<String>,
+
+    /// Whether deleting the DRMySQL also deletes the instances' PVCs, and with them
+    /// the data. By default they are kept, so that deleting the object by mistake
+    /// loses nothing.
+    #[serde(default)]
+    pub delete_on_delete: bool,
 }
 
 impl Default for StorageSpec {
@@ -38,6 +44,7 @@ impl Default for StorageSpec {
         Self {
             size: default_size(),
             storage_class_name: None,
+            delete_on_delete: false,
         }
     }
 }

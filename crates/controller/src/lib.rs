@@ -1,0 +1,15 @@
+//! drmysql's controller: reconciles each DRMySQL into pinned MySQL instances
+//! with replication, lag monitoring and failover.
+//!
+//! The reconcile follows Stackable's pipeline,
+//! `dereference → validate → build → apply → observe → update_status`:
+//! - [`validate`] (pure) turns what the CRD could not reject (a missing Secret
+//!   or node, an untolerated taint) into problems that name the field;
+//! - [`build`] (pure) produces every Pod, PVC, ConfigMap and Service;
+//! - [`credentials`] generates and checks passwords;
+//! - [`labels`] holds the labels and selectors every object carries.
+
+pub mod build;
+pub mod credentials;
+pub mod labels;
+pub mod validate;
