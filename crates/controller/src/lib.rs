@@ -7,9 +7,11 @@
 //!   or node, an untolerated taint) into problems that name the field;
 //! - [`build`] (pure) produces every Pod, PVC, ConfigMap and Service;
 //! - [`credentials`] generates and checks passwords;
-//! - [`labels`] holds the labels and selectors every object carries.
+//! - [`labels`] holds the labels and selectors every object carries;
+//! - [`sidecar`] is the process beside every mysqld (`drmysql sidecar`).
 
 pub mod build;
 pub mod credentials;
 pub mod labels;
+pub mod sidecar;
 pub mod validate;

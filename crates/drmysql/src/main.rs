@@ -6,6 +6,7 @@
 
 mod crd;
 mod logging;
+mod sidecar;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Print every CustomResourceDefinition drmysql ships, as YAML.
     Crd(crd::CrdArgs),
+    /// Run beside mysqld in an instance Pod: heartbeat, readiness, probes, metrics.
+    Sidecar(Box<sidecar::SidecarArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +39,85 @@ fn main() -> anyhow::Result<()> {
     logging::init(cli.log_format, &cli.log)?;
     match cli.command {
         Command::Crd(args) => crd::run(&args),
+        Command::Sidecar(args) => runtime()?.block_on(sidecar::run(&args)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Completes on SIGTERM (how Kubernetes stops a container) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops this process");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use drmysql_controller::build::{BuildContext, build};
+
+    /// Every variable the controller's Pod template gives the sidecar container
+    /// is one `drmysql sidecar` reads, and every one it requires is given.
+    #[test]
+    fn the_pod_template_and_the_sidecar_agree_on_the_environment() {
+        let drmysql: drmysql_api::drmysql::DRMySQL = serde_json::from_value(serde_json::json!({
+            "apiVersion": "drmysql.io/v1alpha1", "kind": "DRMySQL",
+            "metadata": {"name": "orders", "namespace": "shop"},
+            "spec": {"engine": {"image": "mariadb:11.4"}, "primary": {"node": "a"}, "replicas": [{"node": "b"}]}
+        }))
+        .expect("DRMySQL");
+        let context = BuildContext {
+            sidecar_image: "drmysql".into(),
+            current_primary: "orders-0".into(),
+        };
+        let pod = &build(&drmysql, &context).pods[0];
+        let sidecar = &pod.spec.as_ref().expect("spec").containers[1];
+        let given: Vec<String> = sidecar
+            .env
+            .as_ref()
+            .expect("env")
+            .iter()
+            .map(|var| var.name.clone())
+            .collect();
+
+        let command = Cli::command();
+        let subcommand = command.find_subcommand("sidecar").expect("sidecar subcommand");
+        let read: Vec<(String, bool)> = subcommand
+            .get_arguments()
+            .filter_map(|arg| {
+                let env = arg.get_env()?.to_string_lossy().into_owned();
+                Some((env, arg.is_required_set() && arg.get_default_values().is_empty()))
+            })
+            .collect();
+        for name in &given {
+            assert!(
+                read.iter().any(|(env, _)| env == name),
+                "the Pod sets {name}, which the sidecar ignores"
+            );
+        }
+        for (env, required) in &read {
+            if *required {
+                assert!(
+                    given.contains(env),
+                    "the sidecar requires {env}, which the Pod does not set"
+                );
+            }
+        }
     }
 }
