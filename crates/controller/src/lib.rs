@@ -15,3 +15,4 @@ pub mod credentials;
 pub mod labels;
 pub mod sidecar;
 pub mod validate;
+pub mod wiring;

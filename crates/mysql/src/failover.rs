@@ -118,7 +118,9 @@ impl Server {
         }
     }
 
-    /// Waits until this server has executed `position`, for at most `wait`.
+    /// Waits until this replica has applied `position`, for at most `wait`.
+    /// On MariaDB this is `MASTER_GTID_WAIT`, which follows the replication
+    /// position only: call it on a replica, not on the primary that wrote it.
     pub async fn wait_for_position(&mut self, position: &str, wait: Duration) -> Result<(), Error> {
         if position.is_empty() {
             return Ok(());
