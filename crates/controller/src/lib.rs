@@ -14,5 +14,6 @@ pub mod build;
 pub mod credentials;
 pub mod labels;
 pub mod sidecar;
+pub mod status;
 pub mod validate;
 pub mod wiring;

@@ -130,7 +130,8 @@ async fn the_primarys_sidecar_writes_heartbeats_and_is_ready_when_writable() {
     );
 
     // Fenced (read-only), the primary leaves the writer Service.
-    assert!(root.fence().await.fenced());
+    let report = root.fence().await;
+    assert!(report.fenced(), "{report:?}");
     let reason = wait_for_status(&sidecar, "/readyz", 503, Duration::from_secs(5)).await;
     assert!(reason.contains("read-only"), "{reason}");
     assert_eq!(get(&sidecar, "/healthz", None).await.0, 200);
