@@ -15,5 +15,6 @@ pub mod credentials;
 pub mod labels;
 pub mod sidecar;
 pub mod status;
+pub mod tunnel;
 pub mod validate;
 pub mod wiring;

@@ -170,14 +170,7 @@ pub fn compute(drmysql: &DRMySQL, observation: &Observation, now: DateTime<Utc>)
         .tunnel
         .iter()
         .filter(|check| !check.reachable)
-        .map(|check| {
-            format!(
-                "{} cannot reach {}: {}",
-                check.from,
-                check.to,
-                check.error.as_deref().unwrap_or("unreachable")
-            )
-        })
+        .map(|check| describe_failed_check(check, &observation.instances))
         .collect();
     let tunnel_ok = tunnel_state == TunnelState::Reachable;
     set(
@@ -429,6 +422,34 @@ fn tunnel_state(checks: &[TunnelStatus]) -> TunnelState {
         (_, 0) => TunnelState::Unreachable,
         _ => TunnelState::Partial,
     }
+}
+
+/// "replica orders-1 on kosmos-member-tencent cannot reach primary orders-0 at
+/// 10.233.64.12:3306: connect timeout after 3s": the pods, nodes, address and error.
+fn describe_failed_check(check: &TunnelStatus, instances: &[InstanceObservation]) -> String {
+    let find = |name: &str| instances.iter().find(|instance| instance.name == name);
+    let role = |instance: Option<&InstanceObservation>| match instance {
+        Some(instance) if instance.primary => "primary",
+        _ => "replica",
+    };
+    let from = find(&check.from);
+    let to = find(&check.to);
+    let node = from
+        .and_then(|instance| instance.node.as_deref())
+        .map(|node| format!(" on {node}"))
+        .unwrap_or_default();
+    let address = to
+        .and_then(|instance| instance.pod_ip.as_deref())
+        .map(|ip| format!(" at {ip}:{}", crate::build::config::MYSQL_PORT))
+        .unwrap_or_default();
+    format!(
+        "{} {}{node} cannot reach {} {}{address}: {}",
+        role(from),
+        check.from,
+        role(to),
+        check.to,
+        check.error.as_deref().unwrap_or("unreachable")
+    )
 }
 
 /// `250ms`, `3.2s`, `75s`.

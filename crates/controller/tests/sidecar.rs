@@ -226,3 +226,78 @@ async fn the_probe_measures_a_real_handshake_and_requires_the_token() {
     );
     assert_eq!(get(&sidecar, "/probe", Some(TOKEN)).await.0, 400);
 }
+
+#[tokio::test]
+async fn the_controller_checks_the_tunnel_through_a_sidecar() {
+    use drmysql_controller::tunnel::{TunnelCheck, run};
+    let server = prepared(ServerOptions::new(1)).await;
+    let podinfo = tempfile::tempdir().expect("tempdir");
+    write_role(podinfo.path(), "replica");
+    let sidecar = sidecar(&server, podinfo.path(), Duration::from_secs(5)).await;
+    let check = |target: String, sidecar_address: String| TunnelCheck {
+        from: "orders-1".into(),
+        sidecar: sidecar_address,
+        to: "orders-0".into(),
+        target,
+    };
+    let now = chrono::Utc::now();
+    let good = check(
+        format!("127.0.0.1:{}", server.port()),
+        sidecar.local_addr.to_string(),
+    );
+
+    let reachable = run(&good, TOKEN, Duration::from_secs(3), now).await;
+    assert!(reachable.reachable, "{reachable:?}");
+    assert!(reachable.rtt_ms.is_some_and(|rtt| rtt > 0.0), "{reachable:?}");
+    assert_eq!(
+        (
+            reachable.from.as_str(),
+            reachable.to.as_str(),
+            reachable.checked_at
+        ),
+        ("orders-1", "orders-0", now)
+    );
+
+    let refused = run(&good, "not-the-token", Duration::from_secs(3), now).await;
+    assert!(!refused.reachable);
+    assert!(
+        refused.error.as_deref().is_some_and(|e| e.contains("401")),
+        "{refused:?}"
+    );
+
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        listener.local_addr().expect("address").port()
+    };
+    let dead_target = run(
+        &check(format!("127.0.0.1:{closed_port}"), sidecar.local_addr.to_string()),
+        TOKEN,
+        Duration::from_secs(3),
+        now,
+    )
+    .await;
+    assert!(!dead_target.reachable);
+    assert!(
+        dead_target
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("connect failed")),
+        "{dead_target:?}"
+    );
+
+    let dead_sidecar = run(
+        &check(good.target.clone(), format!("127.0.0.1:{closed_port}")),
+        TOKEN,
+        Duration::from_secs(3),
+        now,
+    )
+    .await;
+    assert!(!dead_sidecar.reachable);
+    assert!(
+        dead_sidecar
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("the sidecar of orders-1") && e.contains("unreachable")),
+        "{dead_sidecar:?}"
+    );
+}

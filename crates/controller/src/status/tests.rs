@@ -194,7 +194,7 @@ fn a_broken_link_names_the_pods_and_the_error() {
     );
     assert_eq!(
         tunnel.message,
-        "orders-1 cannot reach orders-0: connect timeout after 3s"
+        "replica orders-1 on kosmos-member-tencent cannot reach primary orders-0 at 10.0.0.2:3306: connect timeout after 3s"
     );
     let replicating = find(&status, condition::REPLICATING);
     assert_eq!(replicating.status, "False");
