@@ -13,6 +13,7 @@
 pub mod build;
 pub mod credentials;
 pub mod labels;
+pub mod metrics;
 pub mod sidecar;
 pub mod status;
 pub mod tunnel;
