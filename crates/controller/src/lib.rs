@@ -14,6 +14,8 @@ pub mod build;
 pub mod credentials;
 pub mod labels;
 pub mod metrics;
+pub mod reconcile;
+pub mod runner;
 pub mod sidecar;
 pub mod status;
 pub mod tunnel;

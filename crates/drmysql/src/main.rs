@@ -4,6 +4,7 @@
 //! subcommand, so that the controller, the sidecar and the clusterlink agent
 //! can never disagree on the API types they were built with.
 
+mod controller;
 mod crd;
 mod logging;
 mod sidecar;
@@ -28,6 +29,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Reconcile DRMySQL objects (against KUBECONFIG or in-cluster).
+    Controller(controller::ControllerArgs),
     /// Print every CustomResourceDefinition drmysql ships, as YAML.
     Crd(crd::CrdArgs),
     /// Run beside mysqld in an instance Pod: heartbeat, readiness, probes, metrics.
@@ -38,6 +41,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init(cli.log_format, &cli.log)?;
     match cli.command {
+        Command::Controller(args) => runtime()?.block_on(controller::run(&args)),
         Command::Crd(args) => crd::run(&args),
         Command::Sidecar(args) => runtime()?.block_on(sidecar::run(&args)),
     }
