@@ -164,12 +164,7 @@ async fn a_replicas_readiness_follows_its_lag() {
 
     // Block the replica's applier on the heartbeat table: lag grows past 500 ms.
     use mysql_async::prelude::Queryable;
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(replica.port())
-        .user(Some("root"))
-        .pass(Some(drmysql_mysql::testing::ROOT_PASSWORD));
-    let mut locker = mysql_async::Conn::new(opts).await.expect("connects");
+    let mut locker = replica.client().await.expect("connects");
     locker
         .query_drop("LOCK TABLES drmysql.heartbeat READ")
         .await

@@ -88,12 +88,7 @@ impl Cluster {
 
 async fn write(server: &MariaDb, statements: &[&str]) {
     use mysql_async::prelude::Queryable;
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(server.port())
-        .user(Some("root"))
-        .pass(Some(ROOT_PASSWORD));
-    let mut conn = mysql_async::Conn::new(opts).await.expect("connects");
+    let mut conn = server.client().await.expect("connects");
     for statement in statements {
         conn.query_drop(*statement)
             .await

@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use drmysql_mysql::testing::{MariaDb, ROOT_PASSWORD, ServerOptions};
+use drmysql_mysql::testing::{MariaDb, ServerOptions};
 use drmysql_mysql::{
     Account, Accounts, HeartbeatConfig, HeartbeatWriter, Lag, Server, SourceConfig, lag, measure_lag,
 };
@@ -61,13 +61,7 @@ async fn pair() -> (MariaDb, MariaDb) {
 }
 
 async fn client(server: &MariaDb) -> mysql_async::Conn {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(server.port())
-        .user(Some("root"))
-        .pass(Some(ROOT_PASSWORD))
-        .prefer_socket(false);
-    mysql_async::Conn::new(opts).await.expect("client connects")
+    server.client().await.expect("client connects")
 }
 
 async fn catch_up(primary: &MariaDb, replica: &MariaDb) {

@@ -114,6 +114,25 @@ impl MariaDb {
             .or_else(|error| fail(format!("cannot connect to test server {}: {error}", self.port)))
     }
 
+    /// A plain `mysql_async` connection as `root`, for test fixtures (tables,
+    /// rows, locks) that are not drmysql's own SQL.
+    pub async fn client(&self) -> Result<mysql_async::Conn, HarnessError> {
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(self.options.bind_address.clone())
+            .tcp_port(self.port)
+            .user(Some("root"))
+            .pass(Some(ROOT_PASSWORD))
+            .prefer_socket(false);
+        match tokio::time::timeout(Duration::from_secs(5), mysql_async::Conn::new(opts)).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(error)) => fail(format!(
+                "cannot open a client on test server {}: {error}",
+                self.port
+            )),
+            Err(_) => fail(format!("opening a client on test server {} timed out", self.port)),
+        }
+    }
+
     /// `kill -9`: the server dies without a chance to flush or say goodbye.
     pub async fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

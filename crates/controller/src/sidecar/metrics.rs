@@ -11,18 +11,9 @@ use std::sync::atomic::AtomicU64;
 
 use drmysql_mysql::Lag;
 
-use super::readiness::Snapshot;
+pub use crate::metrics::InstanceLabels;
 
-/// Labels naming the instance.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct InstanceLabels {
-    /// Namespace of the DRMySQL.
-    pub namespace: String,
-    /// Name of the DRMySQL.
-    pub name: String,
-    /// Instance name.
-    pub instance: String,
-}
+use super::readiness::Snapshot;
 
 /// Labels of probe counts.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

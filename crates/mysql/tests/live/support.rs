@@ -89,7 +89,7 @@ pub async fn client(server: &MariaDb, user: &str, password: &str) -> mysql_async
 
 /// A root client for fixtures.
 pub async fn root_client(server: &MariaDb) -> mysql_async::Conn {
-    client(server, "root", drmysql_mysql::testing::ROOT_PASSWORD).await
+    server.client().await.expect("root client connects")
 }
 
 /// Runs fixture statements.
