@@ -46,13 +46,14 @@ pub fn contains(live: &Value, desired: &Value) -> bool {
     }
 }
 
-/// Creates the generated Secrets that do not exist yet.
+/// Creates the generated Secrets that do not exist yet, and returns the
+/// sidecar token.
 pub async fn ensure_secrets(
     client: &kube::Client,
     drmysql: &DRMySQL,
     fetched: &Fetched,
     applied: &mut Applied,
-) -> Result<Option<String>, Error> {
+) -> Result<String, Error> {
     let namespace = drmysql.metadata.namespace.clone().unwrap_or_default();
     let name = drmysql.metadata.name.clone().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
@@ -68,7 +69,7 @@ pub async fn ensure_secrets(
             .push(format!("Secret/{}", drmysql.credentials_secret_name()));
     }
     if let Some(token) = &fetched.sidecar_token {
-        return Ok(Some(token.clone()));
+        return Ok(token.clone());
     }
     let token = generate_secret().map_err(|error| Error::Random(error.to_string()))?;
     let values = BTreeMap::from([(SIDECAR_TOKEN.to_owned(), token.clone())]);
@@ -80,7 +81,7 @@ pub async fn ensure_secrets(
     applied
         .changed
         .push(format!("Secret/{}", sidecar_secret_name(&name)));
-    Ok(Some(token))
+    Ok(token)
 }
 
 /// Applies the desired ConfigMaps, PVCs, Services and Pods.

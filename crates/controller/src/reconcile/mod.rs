@@ -193,7 +193,7 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
         drmysql,
         &fetched.pods,
         &credentials,
-        token.as_deref(),
+        &token,
         context.config.observe,
         Utc::now(),
     )

@@ -78,7 +78,7 @@ pub async fn observe(
     drmysql: &DRMySQL,
     pods: &BTreeMap<String, Pod>,
     credentials: &BTreeMap<String, Vec<u8>>,
-    sidecar_token: Option<&str>,
+    sidecar_token: &str,
     config: ObserveConfig,
     now: DateTime<Utc>,
 ) -> Observed {
@@ -139,7 +139,7 @@ pub async fn observe(
     }
 
     let mut tunnel = Vec::new();
-    if let (Some(token), Some(primary_ip)) = (sidecar_token, pod_ip(pods.get(&primary))) {
+    if let Some(primary_ip) = pod_ip(pods.get(&primary)) {
         for (name, _) in instances.iter().filter(|(name, _)| *name != primary) {
             let Some(replica_ip) = pod_ip(pods.get(name)) else {
                 continue;
@@ -154,7 +154,7 @@ pub async fn observe(
                     to: to.to_owned(),
                     target: format!("{to_ip}:{MYSQL_PORT}"),
                 };
-                tunnel.push(tunnel::run(&check, token, config.tunnel_timeout, now).await);
+                tunnel.push(tunnel::run(&check, sidecar_token, config.tunnel_timeout, now).await);
             }
         }
     }
