@@ -128,6 +128,9 @@ fn drmysql(extra: Value, finalizer: bool) -> Value {
 fn merge(target: &mut Value, patch: Value) {
     match patch {
         Value::Object(fields) => {
+            if !target.is_object() {
+                *target = json!({});
+            }
             for (key, value) in fields {
                 merge(
                     target
@@ -377,4 +380,166 @@ async fn deletion_removes_the_finalizer() {
         "{patch}"
     );
     assert_eq!(store[DRMYSQL_PATH]["metadata"]["finalizers"], json!([]));
+}
+
+/// The whole pipeline against real servers: two `mariadbd` on 127.0.0.2:3306
+/// and 127.0.0.3:3306 standing for the instances' pod IPs, each with its real
+/// sidecar on port 9104, and the scripted API server holding the DRMySQL, its
+/// Secrets and its Pods. Reconciles until the DRMySQL is Running: the primary
+/// made writable, the replica wired to it, lag measured, the tunnel checked
+/// both ways.
+#[tokio::test]
+async fn the_pipeline_wires_real_servers_until_running() {
+    use drmysql_controller::sidecar::{Sidecar, SidecarConfig};
+    use drmysql_mysql::testing::{MariaDb, ROOT_PASSWORD, ServerOptions};
+
+    let hosts = ["127.0.0.2", "127.0.0.3"];
+    let mut servers = Vec::new();
+    let mut sidecars = Vec::new();
+    let mut podinfos = Vec::new();
+    for (index, host) in hosts.iter().enumerate() {
+        let server = MariaDb::start(ServerOptions {
+            read_only: true,
+            bind_address: (*host).to_owned(),
+            port: Some(3306),
+            ..ServerOptions::new(index as u32 + 1)
+        })
+        .await
+        .unwrap_or_else(|error| panic!("a test server on {host}:3306: {error}"));
+        let podinfo = tempfile::tempdir().expect("tempdir");
+        let role = if index == 0 { "primary" } else { "replica" };
+        std::fs::write(
+            podinfo.path().join("labels"),
+            format!("drmysql.io/role=\"{role}\"\n"),
+        )
+        .expect("labels");
+        let sidecar = Sidecar::start(SidecarConfig {
+            namespace: "shop".into(),
+            cluster: "orders".into(),
+            instance: format!("orders-{index}"),
+            podinfo_dir: podinfo.path().to_path_buf(),
+            mysql_host: (*host).to_owned(),
+            mysql_port: 3306,
+            listen: format!("{host}:9104").parse().expect("address"),
+            heartbeat_interval: Duration::from_millis(200),
+            ready_max_lag: Duration::from_secs(5),
+            heartbeat_user: "drmysql_heartbeat".into(),
+            heartbeat_password: "hb-pw".into(),
+            token: "sidecar-token".into(),
+            timeout: Duration::from_secs(2),
+        })
+        .await
+        .unwrap_or_else(|error| panic!("a sidecar on {host}:9104: {error}"));
+        servers.push(server);
+        sidecars.push(sidecar);
+        podinfos.push(podinfo);
+    }
+
+    let object = drmysql(json!({"spec": {"lag": {"heartbeatIntervalMillis": 200}}}), true);
+    let mut store = base_store(&object);
+    let secret = |name: &str, data: Value| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "shop"}, "data": data});
+    let b64 = |text: &str| {
+        use std::fmt::Write;
+        // Minimal standard base64 for the fixture values.
+        const TABLE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let bytes = text.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    let _ = write!(out, "{}", TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    };
+    store.insert(
+        "/api/v1/namespaces/shop/secrets/orders-credentials".into(),
+        secret(
+            "orders-credentials",
+            json!({"root-password": b64(ROOT_PASSWORD), "replication-password": b64("repl-pw"), "heartbeat-password": b64("hb-pw")}),
+        ),
+    );
+    store.insert(
+        "/api/v1/namespaces/shop/secrets/orders-sidecar".into(),
+        secret("orders-sidecar", json!({"token": b64("sidecar-token")})),
+    );
+    for (index, (host, node)) in hosts.iter().zip(["vm-0-7", "kosmos-member-tencent"]).enumerate() {
+        let role = if index == 0 { "primary" } else { "replica" };
+        store.insert(
+            format!("/api/v1/namespaces/shop/pods/orders-{index}"),
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": format!("orders-{index}"), "namespace": "shop",
+                                "labels": {"drmysql.io/cluster": "orders", "drmysql.io/role": role}},
+                   "spec": {"nodeName": node, "containers": []},
+                   "status": {"podIP": host, "conditions": [{"type": "Ready", "status": "True"}]}}),
+        );
+    }
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut object = object;
+    let status = loop {
+        let (_, after, result) = run(object.clone(), store).await;
+        result.expect("reconcile succeeds");
+        store = after;
+        object = store[DRMYSQL_PATH].clone();
+        let status = object["status"].clone();
+        if status["phase"] == "Running" {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never Running; last status {status:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let condition = |kind: &str| {
+        status["conditions"]
+            .as_array()
+            .expect("conditions")
+            .iter()
+            .find(|c| c["type"] == kind)
+            .expect("condition")
+            .clone()
+    };
+    for kind in ["Ready", "TunnelReachable", "Replicating", "LagWithinThreshold"] {
+        assert_eq!(condition(kind)["status"], "True", "{kind}: {:#}", condition(kind));
+    }
+    assert_eq!(status["currentPrimary"], "orders-0");
+    assert_eq!(status["primaryNode"], "vm-0-7");
+    assert_eq!(status["tunnelState"], "Reachable");
+    let tunnel = status["tunnel"].as_array().expect("tunnel");
+    assert_eq!(tunnel.len(), 2, "both directions");
+    assert!(
+        tunnel
+            .iter()
+            .all(|check| check["reachable"] == true && check["rttMs"].as_f64().is_some())
+    );
+    assert_eq!(status["instances"][1]["ioThread"], "Running");
+    assert_eq!(status["instances"][0]["readOnly"], false);
+    assert_eq!(status["instances"][1]["readOnly"], true);
+    assert!(
+        status["instances"][1]["lagSeconds"]
+            .as_f64()
+            .is_some_and(|lag| lag < 1.0),
+        "{status:#}"
+    );
+    let replica = servers[1]
+        .connect()
+        .await
+        .expect("connects")
+        .observe()
+        .await
+        .expect("observed");
+    assert!(
+        replica
+            .replica
+            .is_some_and(|r| r.replicating() && r.source_host == "127.0.0.2")
+    );
+    drop(sidecars);
+    drop(podinfos);
 }

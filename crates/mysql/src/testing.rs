@@ -38,6 +38,8 @@ pub struct ServerOptions {
     pub read_only: bool,
     /// Address to listen on.
     pub bind_address: String,
+    /// Port to listen on; a free one when `None`.
+    pub port: Option<u16>,
     /// Extra `[mariadbd]` options, `name=value` or a bare flag.
     pub extra_options: Vec<String>,
 }
@@ -49,6 +51,7 @@ impl ServerOptions {
             server_id,
             read_only: false,
             bind_address: "127.0.0.1".to_owned(),
+            port: None,
             extra_options: Vec::new(),
         }
     }
@@ -75,7 +78,10 @@ impl MariaDb {
             .tempdir()
             .or_else(|error| fail(format!("cannot create a temporary directory: {error}")))?;
         copy_dir(template, &dir.path().join("data")).await?;
-        let port = free_port(&options.bind_address)?;
+        let port = match options.port {
+            Some(port) => port,
+            None => free_port(&options.bind_address)?,
+        };
         let mut server = Self {
             options,
             port,
