@@ -67,15 +67,18 @@ impl Cluster {
         (planned, outcomes)
     }
 
-    async fn catch_up(&self) {
-        let position = self.servers["db-0"]
+    async fn observe(&self, name: &str) -> drmysql_mysql::InstanceStatus {
+        self.servers[name]
             .connect()
             .await
             .expect("connects")
             .observe()
             .await
             .expect("observed")
-            .gtid_executed;
+    }
+
+    async fn catch_up(&self) {
+        let position = self.observe("db-0").await.gtid_executed;
         for (name, server) in self.servers.iter().filter(|(name, _)| *name != "db-0") {
             let mut connection = server.connect().await.expect("connects");
             connection
@@ -140,13 +143,7 @@ async fn a_stray_writer_is_fenced_and_attached() {
             instance: "db-1".into()
         }]
     );
-    let status = cluster.servers["db-1"]
-        .connect()
-        .await
-        .expect("connects")
-        .observe()
-        .await
-        .expect("observed");
+    let status = cluster.observe("db-1").await;
     assert!(!status.writable() && status.replica.is_some_and(|replica| replica.replicating()));
 }
 
@@ -156,31 +153,13 @@ async fn lossless_wiring_makes_commits_wait_for_the_replica() {
     cluster.wire(ReplicationMode::Lossless).await;
     let (second, _) = cluster.wire(ReplicationMode::Lossless).await;
     assert_eq!(second, Plan::default());
-    let primary = cluster.servers["db-0"]
-        .connect()
-        .await
-        .expect("connects")
-        .observe()
-        .await
-        .expect("observed");
+    let primary = cluster.observe("db-0").await;
     assert!(primary.semi_sync.is_lossless_source(), "{:?}", primary.semi_sync);
-    let replica = cluster.servers["db-1"]
-        .connect()
-        .await
-        .expect("connects")
-        .observe()
-        .await
-        .expect("observed");
+    let replica = cluster.observe("db-1").await;
     assert!(replica.semi_sync.replica_enabled);
 
     // Back to async: the source side is switched off.
     cluster.wire(ReplicationMode::Async).await;
-    let primary = cluster.servers["db-0"]
-        .connect()
-        .await
-        .expect("connects")
-        .observe()
-        .await
-        .expect("observed");
+    let primary = cluster.observe("db-0").await;
     assert!(!primary.semi_sync.source_enabled);
 }
