@@ -53,12 +53,14 @@ impl Cluster {
             .collect()
     }
 
-    /// One reconcile's worth of wiring: observe, prepare, plan, execute.
+    /// One reconcile's worth of wiring: prepare and observe, plan, execute.
     async fn wire(&self, mode: ReplicationMode) -> (Plan, Vec<execute::Outcome>) {
-        let (_, mut connections) = execute::observe(&self.instances(), "db-0", ROOT_PASSWORD, TIMEOUT).await;
-        assert!(execute::prepare(&mut connections, &accounts()).await.is_empty());
-        let (observed, mut connections) =
-            execute::observe(&self.instances(), "db-0", ROOT_PASSWORD, TIMEOUT).await;
+        let execute::Connected {
+            observed,
+            servers: mut connections,
+            prepare_failures,
+        } = execute::observe(&self.instances(), "db-0", ROOT_PASSWORD, &accounts(), TIMEOUT).await;
+        assert!(prepare_failures.is_empty(), "{prepare_failures:?}");
         let planned = plan("db-0", &observed, mode);
         let outcomes = execute::execute(&planned, &mut connections, &accounts().replication).await;
         for outcome in &outcomes {

@@ -103,12 +103,21 @@ pub async fn observe(
     };
     let root_password = text(credentials, keys::ROOT_PASSWORD);
 
-    let (_, mut servers) = execute::observe(&instances, &primary, &root_password, config.mysql_timeout).await;
-    for (instance, error) in execute::prepare(&mut servers, &accounts).await {
+    let execute::Connected {
+        observed,
+        mut servers,
+        prepare_failures,
+    } = execute::observe(
+        &instances,
+        &primary,
+        &root_password,
+        &accounts,
+        config.mysql_timeout,
+    )
+    .await;
+    for (instance, error) in prepare_failures {
         tracing::warn!(%instance, %error, "preparing the instance failed");
     }
-    let (observed, mut servers) =
-        execute::observe(&instances, &primary, &root_password, config.mysql_timeout).await;
     let wiring = plan(&primary, &observed, drmysql.spec.replication.mode);
     for outcome in execute::execute(&wiring, &mut servers, &accounts.replication).await {
         if let Err(error) = &outcome.result {

@@ -21,19 +21,33 @@ pub struct Outcome {
     pub result: Result<(), String>,
 }
 
-/// Connects to and observes every instance, replicas first and the primary
-/// last (the order the errant check needs). Returns the observations and the
-/// open connections, by instance name.
+/// What [`observe`] found.
+pub struct Connected {
+    /// Every instance's snapshot, replicas first and the primary last.
+    pub observed: Vec<Observed>,
+    /// The open connections, by instance name.
+    pub servers: BTreeMap<String, Server>,
+    /// Instances where preparing the accounts failed, with why.
+    pub prepare_failures: Vec<(String, String)>,
+}
+
+/// Connects to every instance once, prepares drmysql's accounts and heartbeat
+/// table on it, then takes its snapshot; replicas first and the primary last
+/// (the order the errant check needs).
 pub async fn observe(
     instances: &[(String, Option<Endpoint>)],
     primary: &str,
     root_password: &str,
+    accounts: &Accounts,
     timeout: Duration,
-) -> (Vec<Observed>, BTreeMap<String, Server>) {
+) -> Connected {
     let mut ordered: Vec<&(String, Option<Endpoint>)> = instances.iter().collect();
     ordered.sort_by_key(|(name, _)| name == primary);
-    let mut observed = Vec::new();
-    let mut servers = BTreeMap::new();
+    let mut connected = Connected {
+        observed: Vec::new(),
+        servers: BTreeMap::new(),
+        prepare_failures: Vec::new(),
+    };
     for (name, endpoint) in ordered {
         let status = match endpoint {
             None => Err("the Pod has no IP yet".to_owned()),
@@ -42,34 +56,25 @@ pub async fn observe(
                 match Server::connect(&target, timeout).await {
                     Err(error) => Err(error.to_string()),
                     Ok(mut server) => {
+                        if let Err(error) = server.prepare(accounts).await {
+                            connected.prepare_failures.push((name.clone(), error.to_string()));
+                        }
                         let status = server.observe().await.map_err(|error| error.to_string());
                         if status.is_ok() {
-                            servers.insert(name.clone(), server);
+                            connected.servers.insert(name.clone(), server);
                         }
                         status
                     }
                 }
             }
         };
-        observed.push(Observed {
+        connected.observed.push(Observed {
             name: name.clone(),
             endpoint: endpoint.clone(),
             status,
         });
     }
-    (observed, servers)
-}
-
-/// Creates or updates drmysql's accounts and heartbeat table on every
-/// connected instance. Returns the instances where that failed, with why.
-pub async fn prepare(servers: &mut BTreeMap<String, Server>, accounts: &Accounts) -> Vec<(String, String)> {
-    let mut failures = Vec::new();
-    for (name, server) in servers.iter_mut() {
-        if let Err(error) = server.prepare(accounts).await {
-            failures.push((name.clone(), error.to_string()));
-        }
-    }
-    failures
+    connected
 }
 
 /// Carries out `plan` in order.
