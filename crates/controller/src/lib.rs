@@ -8,11 +8,13 @@
 //! - [`build`] (pure) produces every Pod, PVC, ConfigMap and Service;
 //! - [`credentials`] generates and checks passwords;
 //! - [`labels`] holds the labels and selectors every object carries;
+//! - [`leader`] holds the Lease that lets only one controller replica act;
 //! - [`sidecar`] is the process beside every mysqld (`drmysql sidecar`).
 
 pub mod build;
 pub mod credentials;
 pub mod labels;
+pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod runner;

@@ -72,6 +72,8 @@ pub struct ControllerMetrics {
     pub failures: Family<ErrorLabels, Counter>,
     /// Reconcile duration in seconds.
     pub duration: Histogram,
+    /// 1 while this replica holds the leader Lease (or runs without election).
+    pub leader: Gauge,
 }
 
 impl Default for ControllerMetrics {
@@ -89,6 +91,7 @@ impl Default for ControllerMetrics {
             reconciles: Counter::default(),
             failures: Family::default(),
             duration: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            leader: Gauge::default(),
         }
     }
 }
@@ -152,6 +155,11 @@ impl ControllerMetrics {
             "reconcile_duration_seconds",
             "Duration of a reconcile",
             self.duration.clone(),
+        );
+        sub.register(
+            "controller_leader",
+            "1 while this controller replica holds the leader Lease and reconciles",
+            self.leader.clone(),
         );
     }
 

@@ -3,7 +3,9 @@
 //!
 //! The kube runtime reconciles different DRMySQLs concurrently and never one
 //! object twice at once, and requeues failures with backoff. It runs as a plain
-//! process against `KUBECONFIG` or in-cluster configuration.
+//! process against `KUBECONFIG` or in-cluster configuration. With leader
+//! election, the metrics server answers from the start while reconciling waits
+//! for the Lease, and stops the moment the Lease is lost.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
 use prometheus_client::registry::Registry;
 
+use crate::leader::{LeaderElectionConfig, LeaderError, Leadership};
 use crate::metrics::ControllerMetrics;
 use crate::reconcile::{Context, ControllerConfig, error_policy, reconcile};
 
@@ -39,14 +42,22 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// Leader election could not start.
+    #[error(transparent)]
+    Leader(#[from] LeaderError),
+    /// Another replica took the Lease over while this one was reconciling.
+    #[error("lost the leader Lease; stopping so that this replica restarts as a follower")]
+    LostLeadership,
 }
 
-/// Runs the controller until `shutdown` completes.
+/// Runs the controller until `shutdown` completes; with `leader_election`, only
+/// while this replica holds the Lease.
 pub async fn run(
     client: kube::Client,
     config: ControllerConfig,
+    leader_election: Option<LeaderElectionConfig>,
     metrics_address: SocketAddr,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let metrics = Arc::new(ControllerMetrics::default());
     let mut registry = Registry::default();
@@ -58,7 +69,78 @@ pub async fn run(
             source,
         })?;
     let server = tokio::spawn(serve_metrics(listener, Arc::new(registry)));
+    let result = lead_and_reconcile(client, config, leader_election, metrics, shutdown).await;
+    server.abort();
+    result
+}
 
+/// Waits for the Lease when asked to, then reconciles until shutdown or until the
+/// Lease is lost, and gives the Lease back.
+async fn lead_and_reconcile(
+    client: kube::Client,
+    config: ControllerConfig,
+    leader_election: Option<LeaderElectionConfig>,
+    metrics: Arc<ControllerMetrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let (stopping, stop_requested) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    });
+    let requested = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stop| *stop).await;
+    };
+
+    let Some(election) = leader_election else {
+        metrics.leader.set(1);
+        reconcile_until(client, config, Arc::clone(&metrics), requested(stop_requested)).await;
+        metrics.leader.set(0);
+        return Ok(());
+    };
+    let mut leadership = Leadership::contend(client.clone(), &election).await?;
+    tracing::info!(lease = %election.lease_name, namespace = %election.namespace, identity = %election.identity, "waiting for the leader Lease");
+    tokio::select! {
+        acquired = leadership.acquired() => {
+            if !acquired {
+                leadership.release().await;
+                return Err(RunError::LostLeadership);
+            }
+        }
+        () = requested(stop_requested.clone()) => {
+            leadership.release().await;
+            return Ok(());
+        }
+    }
+    tracing::info!(identity = %election.identity, "acquired the leader Lease; reconciling");
+    metrics.leader.set(1);
+    let lost = leadership.lost();
+    let (lost_flag, lost_seen) = tokio::sync::oneshot::channel::<()>();
+    let stop = {
+        let requested = requested(stop_requested);
+        async move {
+            tokio::select! {
+                () = requested => {}
+                () = lost => { let _ = lost_flag.send(()); }
+            }
+        }
+    };
+    reconcile_until(client, config, Arc::clone(&metrics), stop).await;
+    metrics.leader.set(0);
+    leadership.release().await;
+    match lost_seen.await {
+        Ok(()) => Err(RunError::LostLeadership),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Runs the kube runtime's Controller until `stop` completes.
+async fn reconcile_until(
+    client: kube::Client,
+    config: ControllerConfig,
+    metrics: Arc<ControllerMetrics>,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let reporter = Reporter {
         controller: "drmysql-controller".to_owned(),
         instance: std::env::var("POD_NAME").ok(),
@@ -75,7 +157,7 @@ pub async fn run(
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={}", names::MANAGED_BY));
     Controller::new(drmysqls, watcher::Config::default())
         .owns(pods, owned_pods)
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(stop)
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
             match result {
@@ -86,8 +168,6 @@ pub async fn run(
             }
         })
         .await;
-    server.abort();
-    Ok(())
 }
 
 async fn serve_metrics(listener: tokio::net::TcpListener, registry: Arc<Registry>) {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use drmysql_controller::leader::LeaderElectionConfig;
 use drmysql_controller::reconcile::ControllerConfig;
 use drmysql_controller::reconcile::observe::ObserveConfig;
 
@@ -27,6 +28,46 @@ pub struct ControllerArgs {
     /// Seconds between two observations of a settled DRMySQL.
     #[arg(long, env = "DRMYSQL_RESYNC_SECONDS", default_value_t = 10)]
     resync_seconds: u64,
+    /// Reconcile only while holding the leader Lease, so that several replicas are
+    /// safe. `--leader-election=false` for a single replica.
+    #[arg(long, env = "DRMYSQL_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Name of the leader Lease.
+    #[arg(long, env = "DRMYSQL_LEASE_NAME", default_value = "drmysql-controller")]
+    lease_name: String,
+    /// Namespace of the leader Lease; the controller's own namespace in a cluster.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "drmysql-system")]
+    lease_namespace: String,
+    /// This replica's identity in the Lease; the Pod name in a cluster, otherwise
+    /// the host name and process id.
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Seconds a Lease stays valid without renewal.
+    #[arg(long, env = "DRMYSQL_LEASE_SECONDS", default_value_t = 15)]
+    lease_seconds: u64,
+    /// Seconds before expiry at which the holder renews the Lease.
+    #[arg(long, env = "DRMYSQL_LEASE_RENEW_GRACE_SECONDS", default_value_t = 5)]
+    lease_renew_grace_seconds: u64,
+}
+
+impl ControllerArgs {
+    fn leader_election(&self) -> Option<LeaderElectionConfig> {
+        self.leader_election.then(|| LeaderElectionConfig {
+            lease_name: self.lease_name.clone(),
+            namespace: self.lease_namespace.clone(),
+            identity: self.identity.clone().unwrap_or_else(default_identity),
+            lease_duration: Duration::from_secs(self.lease_seconds),
+            renew_grace: Duration::from_secs(self.lease_renew_grace_seconds),
+        })
+    }
+}
+
+/// `<host name>-<pid>`: unique among processes started by hand.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "drmysql".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.
@@ -46,8 +87,16 @@ pub async fn run(args: &ControllerArgs) -> anyhow::Result<()> {
         },
         resync: Duration::from_secs(args.resync_seconds.max(1)),
     };
-    tracing::info!(?config, metrics = %args.metrics_address, "starting controller");
-    drmysql_controller::runner::run(client, config, args.metrics_address, crate::shutdown_signal()).await?;
+    let leader_election = args.leader_election();
+    tracing::info!(?config, ?leader_election, metrics = %args.metrics_address, "starting controller");
+    drmysql_controller::runner::run(
+        client,
+        config,
+        leader_election,
+        args.metrics_address,
+        crate::shutdown_signal(),
+    )
+    .await?;
     tracing::info!("controller stopped");
     Ok(())
 }
