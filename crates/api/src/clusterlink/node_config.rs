@@ -94,8 +94,9 @@ pub struct Route {
 pub struct Iptables {
     /// Table, e.g. `nat`.
     pub table: String,
-    /// Logical chain, `PREROUTING` or `POSTROUTING`; the rule goes into the agent's
-    /// own chain hooked there.
+    /// Logical chain, `PREROUTING`, `POSTROUTING` or `OUTPUT` (drmysql's addition,
+    /// for host-network traffic); the rule goes into the agent's own chain hooked
+    /// there.
     pub chain: String,
     /// Rule arguments, space-separated, e.g. `-s 210.0.0.0/8 -j MASQUERADE`.
     pub rule: String,
