@@ -1,30 +1,20 @@
 //! `drmysql controller`: watches DRMySQLs (and the Pods they own, narrowed by
-//! label) and reconciles them; serves `/metrics` and `/healthz`.
+//! label) and reconciles them.
 //!
 //! The kube runtime reconciles different DRMySQLs concurrently and never one
 //! object twice at once, and requeues failures with backoff. It runs as a plain
 //! process against `KUBECONFIG` or in-cluster configuration. With leader
-//! election, the metrics server answers from the start while reconciling waits
-//! for the Lease, and stops the moment the Lease is lost.
+//! election, reconciling waits for the Lease and stops the moment it is lost.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use drmysql_api::drmysql::DRMySQL;
 use drmysql_api::names;
 use futures::StreamExt;
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
-use prometheus_client::registry::Registry;
 
 use crate::leader::{LeaderElectionConfig, LeaderError, Leadership};
 use crate::metrics::ControllerMetrics;
@@ -33,15 +23,6 @@ use crate::reconcile::{Context, ControllerConfig, error_policy, reconcile};
 /// Why the controller could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The metrics listener could not be bound.
-    #[error("cannot listen on {address}: {source}")]
-    Listen {
-        /// The address.
-        address: SocketAddr,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
     /// Leader election could not start.
     #[error(transparent)]
     Leader(#[from] LeaderError),
@@ -51,27 +32,15 @@ pub enum RunError {
 }
 
 /// Runs the controller until `shutdown` completes; with `leader_election`, only
-/// while this replica holds the Lease.
+/// while this replica holds the Lease. `metrics` are the ones the binary serves.
 pub async fn run(
     client: kube::Client,
     config: ControllerConfig,
     leader_election: Option<LeaderElectionConfig>,
-    metrics_address: SocketAddr,
+    metrics: Arc<ControllerMetrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let metrics = Arc::new(ControllerMetrics::default());
-    let mut registry = Registry::default();
-    metrics.register(&mut registry);
-    let listener = tokio::net::TcpListener::bind(metrics_address)
-        .await
-        .map_err(|source| RunError::Listen {
-            address: metrics_address,
-            source,
-        })?;
-    let server = tokio::spawn(serve_metrics(listener, Arc::new(registry)));
-    let result = lead_and_reconcile(client, config, leader_election, metrics, shutdown).await;
-    server.abort();
-    result
+    lead_and_reconcile(client, config, leader_election, metrics, shutdown).await
 }
 
 /// Waits for the Lease when asked to, then reconciles until shutdown or until the
@@ -168,40 +137,4 @@ async fn reconcile_until(
             }
         })
         .await;
-}
-
-async fn serve_metrics(listener: tokio::net::TcpListener, registry: Arc<Registry>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let registry = Arc::clone(&registry);
-        tokio::spawn(async move {
-            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                let registry = Arc::clone(&registry);
-                async move {
-                    let (status, body) = match request.uri().path() {
-                        "/metrics" => {
-                            let mut text = String::new();
-                            match prometheus_client::encoding::text::encode(&mut text, &registry) {
-                                Ok(()) => (StatusCode::OK, text),
-                                Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
-                            }
-                        }
-                        "/healthz" => (StatusCode::OK, "ok\n".to_owned()),
-                        _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
-                    };
-                    let mut response = Response::new(Full::new(Bytes::from(body)));
-                    *response.status_mut() = status;
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(%error, "metrics connection ended with an error");
-            }
-        });
-    }
 }

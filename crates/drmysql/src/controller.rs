@@ -5,10 +5,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context;
+use std::sync::Arc;
+
 use drmysql_controller::leader::LeaderElectionConfig;
+use drmysql_controller::metrics::ControllerMetrics;
 use drmysql_controller::reconcile::ControllerConfig;
 use drmysql_controller::reconcile::observe::ObserveConfig;
+use prometheus_client::registry::Registry;
 
 /// Arguments of `drmysql controller`.
 #[derive(clap::Args, Debug)]
@@ -55,19 +58,14 @@ impl ControllerArgs {
         self.leader_election.then(|| LeaderElectionConfig {
             lease_name: self.lease_name.clone(),
             namespace: self.lease_namespace.clone(),
-            identity: self.identity.clone().unwrap_or_else(default_identity),
+            identity: self
+                .identity
+                .clone()
+                .unwrap_or_else(crate::clients::default_identity),
             lease_duration: Duration::from_secs(self.lease_seconds),
             renew_grace: Duration::from_secs(self.lease_renew_grace_seconds),
         })
     }
-}
-
-/// `<host name>-<pid>`: unique among processes started by hand.
-fn default_identity() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "drmysql".to_owned());
-    format!("{host}-{}", std::process::id())
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.
@@ -76,9 +74,7 @@ pub async fn run(args: &ControllerArgs) -> anyhow::Result<()> {
         !args.sidecar_image.is_empty(),
         "--sidecar-image (DRMYSQL_SIDECAR_IMAGE) must not be empty"
     );
-    let client = kube::Client::try_default()
-        .await
-        .context("cannot build a Kubernetes client from KUBECONFIG or the in-cluster service account")?;
+    let client = crate::clients::local().await?;
     let config = ControllerConfig {
         sidecar_image: args.sidecar_image.clone(),
         observe: ObserveConfig {
@@ -89,14 +85,12 @@ pub async fn run(args: &ControllerArgs) -> anyhow::Result<()> {
     };
     let leader_election = args.leader_election();
     tracing::info!(?config, ?leader_election, metrics = %args.metrics_address, "starting controller");
-    drmysql_controller::runner::run(
-        client,
-        config,
-        leader_election,
-        args.metrics_address,
-        crate::shutdown_signal(),
-    )
-    .await?;
+    let metrics = Arc::new(ControllerMetrics::default());
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    crate::metrics_server::spawn(args.metrics_address, registry).await?;
+    drmysql_controller::runner::run(client, config, leader_election, metrics, crate::shutdown_signal())
+        .await?;
     tracing::info!("controller stopped");
     Ok(())
 }

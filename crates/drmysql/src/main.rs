@@ -4,9 +4,14 @@
 //! subcommand, so that the controller, the sidecar and the clusterlink agent
 //! can never disagree on the API types they were built with.
 
+mod agent;
+mod clients;
 mod controller;
 mod crd;
+mod discovery;
 mod logging;
+mod metrics_server;
+mod network_manager;
 mod sidecar;
 
 use clap::{Parser, Subcommand};
@@ -29,10 +34,16 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Keep this node's kernel matching its clusterlink NodeConfig (DaemonSet, hostNetwork).
+    Agent(Box<agent::AgentArgs>),
     /// Reconcile DRMySQL objects (against KUBECONFIG or in-cluster).
     Controller(controller::ControllerArgs),
+    /// Mirror this member cluster's nodes and CIDRs into the host cluster and elect its gateway.
+    Discovery(discovery::DiscoveryArgs),
     /// Print every CustomResourceDefinition drmysql ships, as YAML.
     Crd(crd::CrdArgs),
+    /// Turn Clusters and ClusterNodes into one NodeConfig per node (host cluster).
+    NetworkManager(network_manager::NetworkManagerArgs),
     /// Run beside mysqld in an instance Pod: heartbeat, readiness, probes, metrics.
     Sidecar(Box<sidecar::SidecarArgs>),
 }
@@ -41,8 +52,11 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init(cli.log_format, &cli.log)?;
     match cli.command {
+        Command::Agent(args) => runtime()?.block_on(agent::run(&args)),
         Command::Controller(args) => runtime()?.block_on(controller::run(&args)),
         Command::Crd(args) => crd::run(&args),
+        Command::Discovery(args) => runtime()?.block_on(discovery::run(&args)),
+        Command::NetworkManager(args) => runtime()?.block_on(network_manager::run(&args)),
         Command::Sidecar(args) => runtime()?.block_on(sidecar::run(&args)),
     }
 }
