@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use drmysql_api::clusterlink::Cluster;
 use drmysql_clusterlink::agent::{Agent, PreSharedKey};
 use drmysql_clusterlink::node_agent::kernel::NodeKernel;
 use drmysql_clusterlink::node_agent::metrics::AgentMetrics;
-use drmysql_clusterlink::node_agent::psk::{self, PskSource};
+use drmysql_clusterlink::node_agent::psk;
 use drmysql_clusterlink::node_agent::sync::{AgentSync, NodeIdentity};
 use drmysql_clusterlink::trigger::LoopTiming;
 use kube::runtime::events::{Recorder, Reporter};
@@ -32,7 +33,8 @@ pub struct AgentArgs {
     #[arg(long, env = "DRMYSQL_HOST_KUBECONFIG")]
     host_kubeconfig: Option<PathBuf>,
     /// IPsec pre-shared key in a host-cluster Secret: `namespace/name` or
-    /// `namespace/name:key` (key `psk` by default).
+    /// `namespace/name:key` (key `psk` by default). Without it (or the file), the
+    /// Cluster's `spec.clusterLinkOptions.ipsecPSKSecretRef` is used.
     #[arg(long, env = "DRMYSQL_IPSEC_PSK_SECRET", conflicts_with = "ipsec_psk_file")]
     ipsec_psk_secret: Option<String>,
     /// IPsec pre-shared key in a file (a mounted Secret).
@@ -111,15 +113,23 @@ pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
 }
 
 async fn load_psk(host: &kube::Client, args: &AgentArgs) -> anyhow::Result<Option<PreSharedKey>> {
-    let source = match (&args.ipsec_psk_secret, &args.ipsec_psk_file) {
-        (Some(reference), _) => psk::parse_secret_reference(reference)?,
-        (None, Some(path)) => PskSource::File(path.clone()),
-        (None, None) => {
-            tracing::info!(
-                "no IPsec PSK configured; xfrm states in the NodeConfig will be reported as errors"
-            );
-            return Ok(None);
-        }
+    let cluster = if args.ipsec_psk_secret.is_none() && args.ipsec_psk_file.is_none() {
+        let clusters: kube::Api<Cluster> = kube::Api::all(host.clone());
+        clusters
+            .get_opt(&args.cluster)
+            .await
+            .with_context(|| format!("cannot read Cluster {}", args.cluster))?
+    } else {
+        None
+    };
+    let source = psk::choose_source(
+        args.ipsec_psk_secret.as_deref(),
+        args.ipsec_psk_file.as_deref(),
+        cluster.as_ref(),
+    )?;
+    let Some(source) = source else {
+        tracing::info!("no IPsec PSK configured; xfrm states in the NodeConfig will be reported as errors");
+        return Ok(None);
     };
     Ok(Some(psk::load(host, &source).await?))
 }

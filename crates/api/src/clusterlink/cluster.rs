@@ -148,6 +148,28 @@ pub struct ClusterLinkOptions {
         skip_serializing_if = "std::ops::Not::not"
     )]
     pub use_external_apiserver: bool,
+
+    /// The Secret in the host cluster holding the IPsec pre-shared key from which
+    /// every agent of this cluster derives its per-pair ESP keys (drmysql's
+    /// addition; the agent's `--ipsec-psk-secret` flag takes precedence).
+    #[serde(default, rename = "ipsecPSKSecretRef", skip_serializing_if = "Option::is_none")]
+    pub ipsec_psk_secret_ref: Option<PskSecretRef>,
+}
+
+/// A key of a Secret in the host cluster.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PskSecretRef {
+    /// Namespace of the Secret.
+    pub namespace: String,
+    /// Name of the Secret.
+    pub name: String,
+    /// Data key holding the PSK.
+    #[serde(default = "default_psk_key")]
+    pub key: String,
+}
+
+fn default_psk_key() -> String {
+    "psk".to_owned()
 }
 
 impl Default for ClusterLinkOptions {
@@ -167,6 +189,7 @@ impl Default for ClusterLinkOptions {
             node_elastic_ip_map: BTreeMap::new(),
             cluster_pod_cidrs: Vec::new(),
             use_external_apiserver: false,
+            ipsec_psk_secret_ref: None,
         }
     }
 }

@@ -15,7 +15,7 @@ mod node_config;
 pub use cluster::{
     Cluster, ClusterLinkOptions, ClusterLinkStatus, ClusterSpec, ClusterStatus, ClusterTreeOptions,
     ClusterTreeStatus, IpFamily, LeafModel, LeafNodeItem, LeafNodeSelector, NetworkType, NicNodeNames,
-    VxlanCidrs,
+    PskSecretRef, VxlanCidrs,
 };
 pub use cluster_node::{ClusterNode, ClusterNodeSpec, ClusterNodeStatus, ROLE_GATEWAY};
 pub use node_config::{

@@ -1,10 +1,12 @@
 //! Where the agent gets the IPsec pre-shared key: a Secret in the host cluster
-//! (`--ipsec-psk-secret namespace/name[:key]`, key `psk` by default) or a file
-//! (`--ipsec-psk-file`, e.g. a mounted Secret). The key never leaves the agent:
+//! (`--ipsec-psk-secret namespace/name[:key]`, key `psk` by default), a file
+//! (`--ipsec-psk-file`, e.g. a mounted Secret), or else the Secret its
+//! Cluster names in `spec.clusterLinkOptions.ipsecPSKSecretRef`. The key never leaves the agent:
 //! it is only the input of the per-pair key derivation in [`crate::ipsec`].
 
 use std::path::PathBuf;
 
+use drmysql_api::clusterlink::Cluster;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 
@@ -103,6 +105,29 @@ pub fn parse_secret_reference(text: &str) -> Result<PskSource, PskError> {
     }
 }
 
+/// Chooses where the PSK comes from: a flag first, else the Cluster's
+/// reference; `None` when neither names one.
+pub fn choose_source(
+    secret_flag: Option<&str>,
+    file_flag: Option<&std::path::Path>,
+    cluster: Option<&Cluster>,
+) -> Result<Option<PskSource>, PskError> {
+    if let Some(reference) = secret_flag {
+        return parse_secret_reference(reference).map(Some);
+    }
+    if let Some(path) = file_flag {
+        return Ok(Some(PskSource::File(path.to_path_buf())));
+    }
+    Ok(cluster
+        .and_then(|cluster| cluster.spec.cluster_link_options.as_ref())
+        .and_then(|options| options.ipsec_psk_secret_ref.as_ref())
+        .map(|reference| PskSource::Secret {
+            namespace: reference.namespace.clone(),
+            name: reference.name.clone(),
+            key: reference.key.clone(),
+        }))
+}
+
 /// Reads the PSK from `source`.
 pub async fn load(host: &kube::Client, source: &PskSource) -> Result<PreSharedKey, PskError> {
     let (bytes, from) = match source {
@@ -184,6 +209,39 @@ mod tests {
         assert!(error.to_string().contains("5 bytes"), "{error}");
         let psk = checked(b"0123456789abcdef0123\n".to_vec(), "f".to_owned()).expect("long enough");
         assert_eq!(psk, b"0123456789abcdef0123");
+    }
+
+    #[test]
+    fn a_flag_wins_over_the_clusters_reference() {
+        use drmysql_api::clusterlink::{ClusterLinkOptions, ClusterSpec, PskSecretRef};
+        let cluster = Cluster::new(
+            "a",
+            ClusterSpec {
+                cluster_link_options: Some(ClusterLinkOptions {
+                    ipsec_psk_secret_ref: Some(PskSecretRef {
+                        namespace: "kosmos-system".to_owned(),
+                        name: "from-cluster".to_owned(),
+                        key: "psk".to_owned(),
+                    }),
+                    ..ClusterLinkOptions::default()
+                }),
+                ..ClusterSpec::default()
+            },
+        );
+        let from_cluster = choose_source(None, None, Some(&cluster)).expect("valid");
+        assert!(
+            matches!(&from_cluster, Some(PskSource::Secret { name, .. }) if name == "from-cluster"),
+            "{from_cluster:?}"
+        );
+        let from_flag = choose_source(Some("ns/from-flag"), None, Some(&cluster)).expect("valid");
+        assert!(
+            matches!(&from_flag, Some(PskSource::Secret { name, .. }) if name == "from-flag"),
+            "{from_flag:?}"
+        );
+        let from_file =
+            choose_source(None, Some(std::path::Path::new("psk.bin")), Some(&cluster)).expect("valid");
+        assert_eq!(from_file, Some(PskSource::File("psk.bin".into())));
+        assert_eq!(choose_source(None, None, None).expect("valid"), None);
     }
 
     #[tokio::test]
