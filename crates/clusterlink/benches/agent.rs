@@ -6,17 +6,22 @@
 //! - no-op resync: a second `apply` of the same spec on the same namespace,
 //!   which must create and delete nothing (target: under 20 ms);
 //! - throughput: `iperf3` between pods of two clusters over the VXLAN path the
-//!   network manager computes and the agent builds, against two pods of one
-//!   cluster in the same world, routed over the same underlay bridge without
-//!   VXLAN (target: VXLAN at least 0.9 of plain).
+//!   network manager computes and the agent builds, against the same two pods
+//!   over the same veths and underlay bridge without VXLAN (target: VXLAN at
+//!   least 0.9 of plain). As a control, the same pods also go over a VXLAN
+//!   device made by hand with `ip link add ... type vxlan`, which tells the
+//!   cost of VXLAN itself on this kernel from anything the agent adds. An ip
+//!   rule ahead of the agent's switches between the paths; the runs rotate
+//!   through them.
 //!
 //! Every figure is given as median, minimum and maximum over the runs; the
 //! bench prints a table and one JSON line. All traffic stays inside the
 //! bench's own namespaces, which are removed when it ends.
 //!
 //! Run as root with `cargo bench -p drmysql-clusterlink --bench agent`;
-//! `DRMYSQL_BENCH_RUNS` sets the number of runs (default 11) and
-//! `DRMYSQL_BENCH_IPERF_SECONDS` the length of one iperf3 run (default 3).
+//! `DRMYSQL_BENCH_RUNS` sets the number of runs (default 11),
+//! `DRMYSQL_BENCH_IPERF_SECONDS` the length of one iperf3 run (default 3), and
+//! `DRMYSQL_BENCH_ONLY=apply` or `=throughput` runs one part.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -27,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use drmysql_api::clusterlink::{Arp, Device, Fdb, NetworkType, NodeConfigSpec, Route};
 use drmysql_clusterlink::agent::{Agent, ApplyReport};
-use support::{Netns, World, assert_clean, ping};
+use support::{Netns, Node, World, assert_clean, ping};
 
 /// The VXLAN device of the scale spec.
 const VX: &str = "vx-bridge";
@@ -46,74 +51,156 @@ fn main() {
     require_root_and_tools();
     let runs = env_number("DRMYSQL_BENCH_RUNS", 11);
     let seconds = env_number("DRMYSQL_BENCH_IPERF_SECONDS", 3);
+    let only = std::env::var("DRMYSQL_BENCH_ONLY").unwrap_or_default();
+    if !["", "apply", "throughput"].contains(&only.as_str()) {
+        eprintln!("DRMYSQL_BENCH_ONLY is `apply`, `throughput` or unset, not `{only}`");
+        std::process::exit(2);
+    }
     println!(
         "drmysql-clusterlink agent benchmark, {runs} runs each ({ROUTES} routes, {PEERS} FDB and {PEERS} ARP entries; iperf3 -t {seconds})"
     );
-
-    let (apply, noop) = bench_apply(runs);
-    let (plain, vxlan, paired) = bench_throughput(runs, seconds);
-
-    let apply_ms = Summary::of(apply.iter().map(|d| millis(*d)).collect());
-    let noop_ms = Summary::of(noop.iter().map(|d| millis(*d)).collect());
-    let plain_mbps = Summary::of(plain);
-    let vxlan_mbps = Summary::of(vxlan);
-    let paired_ratio = Summary::of(paired);
-    let ratio = vxlan_mbps.median / plain_mbps.median;
-    let apply_met = apply_ms.median < millis(APPLY_TARGET);
-    let noop_met = noop_ms.median < millis(NOOP_TARGET);
-    let ratio_met = ratio >= RATIO_TARGET;
-
-    println!();
-    println!(
-        "| {:<44} | {:>4} | {:>9} | {:>9} | {:>9} | {:<10} | {:<4} |",
-        "measure", "runs", "min", "median", "max", "target", "met"
-    );
-    println!("|{}|", "-".repeat(113));
-    let row = |name: &str, summary: &Summary, target: &str, met: Option<bool>| {
-        let met = match met {
-            Some(true) => "yes",
-            Some(false) => "NO",
-            None => "",
-        };
-        println!(
-            "| {name:<44} | {:>4} | {:>9.2} | {:>9.2} | {:>9.2} | {target:<10} | {met:<4} |",
-            summary.runs, summary.min, summary.median, summary.max
-        );
-    };
-    row(
-        "apply 5k routes + 1k FDB + 1k ARP (ms)",
-        &apply_ms,
-        "< 1000",
-        Some(apply_met),
-    );
-    row("no-op resync, same spec (ms)", &noop_ms, "< 20", Some(noop_met));
-    row(
-        "iperf3 pod -> pod, plain veth/bridge (Mbit/s)",
-        &plain_mbps,
-        "",
-        None,
-    );
-    row("iperf3 pod -> pod, VXLAN (Mbit/s)", &vxlan_mbps, "", None);
-    row("VXLAN / plain, paired per run", &paired_ratio, "", None);
-    println!(
-        "VXLAN / plain, ratio of medians: {ratio:.3} (target >= {RATIO_TARGET}: {})",
-        if ratio_met { "met" } else { "NOT met" }
-    );
-
-    let json = serde_json::json!({
+    let mut table = Table::default();
+    let mut json = serde_json::json!({
         "bench": "drmysql-clusterlink agent",
         "runs": runs,
-        "iperf_seconds": seconds,
         "entries": { "routes": ROUTES, "fdbs": PEERS, "arps": PEERS },
-        "apply_ms": apply_ms.json(),
-        "noop_resync_ms": noop_ms.json(),
-        "plain_mbit_s": plain_mbps.json(),
-        "vxlan_mbit_s": vxlan_mbps.json(),
-        "paired_ratio": paired_ratio.json(),
-        "ratio_of_medians": round(ratio, 3),
-        "targets_met": { "apply": apply_met, "noop_resync": noop_met, "ratio": ratio_met },
+        "iperf_seconds": seconds,
     });
+
+    if only.is_empty() || only == "apply" {
+        let times = bench_apply(runs);
+        let apply = Summary::of(times.apply.iter().map(|d| millis(*d)).collect());
+        let noop = Summary::of(times.noop.iter().map(|d| millis(*d)).collect());
+        let empty = Summary::of(times.empty_noop.iter().map(|d| millis(*d)).collect());
+        let apply_met = apply.median < millis(APPLY_TARGET);
+        let noop_met = noop.median < millis(NOOP_TARGET);
+        table.row(
+            "apply 5k routes + 1k FDB + 1k ARP, fresh netns (ms)",
+            &apply,
+            "< 1000",
+            Some(apply_met),
+        );
+        table.row(
+            "no-op resync of the same spec (ms)",
+            &noop,
+            "< 20",
+            Some(noop_met),
+        );
+        table.row("no-op resync of an empty spec (ms)", &empty, "", None);
+        json["apply_ms"] = apply.json();
+        json["noop_resync_ms"] = noop.json();
+        json["empty_noop_resync_ms"] = empty.json();
+        json["targets_met"]["apply"] = apply_met.into();
+        json["targets_met"]["noop_resync"] = noop_met.into();
+    }
+    if only.is_empty() || only == "throughput" {
+        let rates = bench_throughput(runs, seconds);
+        let plain = Summary::of(rates.plain);
+        let vxlan = Summary::of(rates.vxlan);
+        let hand = Summary::of(rates.hand_vxlan);
+        let paired = Summary::of(rates.ratios);
+        let hand_paired = Summary::of(rates.hand_ratios);
+        let ratio = vxlan.median / plain.median;
+        let hand_ratio = hand.median / plain.median;
+        let ratio_met = ratio >= RATIO_TARGET;
+        table.row("iperf3 pod -> pod, plain veth/bridge (Mbit/s)", &plain, "", None);
+        table.row("iperf3 pod -> pod, agent's VXLAN (Mbit/s)", &vxlan, "", None);
+        table.row("iperf3 pod -> pod, hand-made VXLAN (Mbit/s)", &hand, "", None);
+        table.row("agent's VXLAN / plain, paired per run", &paired, "", None);
+        table.row("hand-made VXLAN / plain, paired per run", &hand_paired, "", None);
+        table.single(
+            "agent's VXLAN / plain, ratio of medians",
+            ratio,
+            ">= 0.9",
+            Some(ratio_met),
+        );
+        table.single("hand-made VXLAN / plain, ratio of medians", hand_ratio, "", None);
+        json["plain_mbit_s"] = plain.json();
+        json["vxlan_mbit_s"] = vxlan.json();
+        json["hand_vxlan_mbit_s"] = hand.json();
+        json["paired_ratio"] = paired.json();
+        json["hand_paired_ratio"] = hand_paired.json();
+        json["ratio_of_medians"] = round(ratio, 3).into();
+        json["hand_ratio_of_medians"] = round(hand_ratio, 3).into();
+        json["targets_met"]["ratio"] = ratio_met.into();
+    }
+    table.print();
     println!("{json}");
+}
+
+fn met_text(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "yes",
+        Some(false) => "NO",
+        None => "",
+    }
+}
+
+/// The human table.
+#[derive(Default)]
+struct Table {
+    rows: Vec<[String; 7]>,
+}
+
+impl Table {
+    fn row(&mut self, measure: &str, summary: &Summary, target: &str, met: Option<bool>) {
+        self.rows.push([
+            measure.to_string(),
+            summary.runs.to_string(),
+            format!("{:.2}", summary.min),
+            format!("{:.2}", summary.median),
+            format!("{:.2}", summary.max),
+            target.to_string(),
+            met_text(met).to_string(),
+        ]);
+    }
+
+    fn single(&mut self, measure: &str, value: f64, target: &str, met: Option<bool>) {
+        self.rows.push([
+            measure.to_string(),
+            String::new(),
+            String::new(),
+            format!("{value:.3}"),
+            String::new(),
+            target.to_string(),
+            met_text(met).to_string(),
+        ]);
+    }
+
+    fn print(&self) {
+        let header = ["measure", "runs", "min", "median", "max", "target", "met"].map(String::from);
+        let widths: Vec<usize> = (0..7)
+            .map(|column| {
+                std::iter::once(&header)
+                    .chain(&self.rows)
+                    .map(|row| row[column].len())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |row: &[String; 7]| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(column, (cell, width))| {
+                    if (1..=4).contains(&column) {
+                        format!("{cell:>width$}")
+                    } else {
+                        format!("{cell:<width$}")
+                    }
+                })
+                .collect();
+            println!("| {} |", cells.join(" | "));
+        };
+        println!();
+        line(&header);
+        let rule: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
+        println!("|-{}-|", rule.join("-|-"));
+        for row in &self.rows {
+            line(row);
+        }
+    }
 }
 
 /// Exits with a message naming everything missing: root, and each tool the
@@ -124,10 +211,11 @@ fn require_root_and_tools() {
         .arg("-u")
         .output()
         .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string());
-    if uid.ok().as_deref() != Some("0") {
+    let root = uid.ok().as_deref() == Some("0");
+    if !root {
         missing.push("root (it creates network namespaces)".to_string());
     }
-    for tool in [
+    let tools: Vec<String> = [
         "ip",
         "bridge",
         "ss",
@@ -135,18 +223,24 @@ fn require_root_and_tools() {
         "ip6tables",
         "iptables-restore",
         "iptables-save",
+        "ip6tables-restore",
+        "ip6tables-save",
         "ipset",
         "iperf3",
-    ] {
-        if support::which(tool).is_none() {
-            missing.push(format!("`{tool}` in PATH"));
-        }
-    }
+    ]
+    .into_iter()
+    .filter(|tool| support::which(tool).is_none())
+    .map(|tool| format!("`{tool}` in PATH"))
+    .collect();
+    let tools_missing = !tools.is_empty();
+    missing.extend(tools);
     if !missing.is_empty() {
-        eprintln!(
-            "the agent benchmark needs {}; run scripts/install-deps as root (packages iproute2, iptables, ipset, iperf3)",
-            missing.join(", ")
-        );
+        let hint = if tools_missing {
+            "; scripts/install-deps installs the tools (packages iproute2, iptables, ipset, iperf3)"
+        } else {
+            ""
+        };
+        eprintln!("the agent benchmark needs {}{hint}", missing.join(", "));
         std::process::exit(2);
     }
 }
@@ -278,13 +372,26 @@ fn fresh_node() -> Netns {
     netns
 }
 
-/// Per run: the first apply into a fresh namespace, and the second apply of
-/// the same spec by the same agent.
-fn bench_apply(runs: usize) -> (Vec<Duration>, Vec<Duration>) {
+/// The times of the apply benchmark, one per run.
+struct ApplyTimes {
+    /// The first apply of the scale spec, into a fresh namespace.
+    apply: Vec<Duration>,
+    /// The second apply of the same spec by the same agent.
+    noop: Vec<Duration>,
+    /// The second apply of an empty spec into another fresh namespace: the
+    /// fixed cost of a pass (the tools it runs, the dumps of a bare node).
+    empty_noop: Vec<Duration>,
+}
+
+fn bench_apply(runs: usize) -> ApplyTimes {
     let spec = scale_spec();
+    let empty = NodeConfigSpec::default();
     let entries = spec.devices.len() + spec.routes.len() + spec.fdbs.len() + spec.arps.len();
-    let mut first = Vec::new();
-    let mut second = Vec::new();
+    let mut times = ApplyTimes {
+        apply: Vec::new(),
+        noop: Vec::new(),
+        empty_noop: Vec::new(),
+    };
     for run in 0..runs {
         let netns = fresh_node();
         let (took, report, again_took, again) = netns.block_on(|| async {
@@ -306,16 +413,45 @@ fn bench_apply(runs: usize) -> (Vec<Duration>, Vec<Duration>) {
         if run == 0 {
             check_kernel(&netns);
         }
+        drop(netns);
+        settle();
+
+        let bare = fresh_node();
+        let (empty_took, empty_again) = bare.block_on(|| async {
+            let mut agent = Agent::new("a-n1", None).expect("agent starts");
+            let first = agent.apply(&empty).await;
+            assert_clean(&first, "apply of an empty spec");
+            let started = Instant::now();
+            let again = agent.apply(&empty).await;
+            (started.elapsed(), again)
+        });
+        assert_clean(&empty_again, "no-op resync of an empty spec");
+        assert_eq!(
+            (empty_again.created, empty_again.deleted),
+            (0, 0),
+            "{empty_again:#?}"
+        );
         eprintln!(
-            "run {:>2}: apply {:>8.1} ms, no-op resync {:>6.1} ms",
+            "run {:>2}: apply {:>7.1} ms, no-op resync {:>5.1} ms, empty no-op resync {:>5.1} ms",
             run + 1,
             millis(took),
-            millis(again_took)
+            millis(again_took),
+            millis(empty_took)
         );
-        first.push(took);
-        second.push(again_took);
+        times.apply.push(took);
+        times.noop.push(again_took);
+        times.empty_noop.push(empty_took);
+        drop(bare);
+        settle();
     }
-    (first, second)
+    times
+}
+
+/// Waits for the kernel's background teardown of a deleted namespace (its
+/// devices, routes and neighbours), so that it does not overlap what is
+/// measured next.
+fn settle() {
+    std::thread::sleep(Duration::from_secs(1));
 }
 
 fn check_first(report: &ApplyReport, entries: usize) {
@@ -391,7 +527,7 @@ fn listening(netns: &Netns, port: u16) -> bool {
 
 /// One bounded iperf3 TCP run from the pod `from` to the pod `to` (address
 /// `to_ip`), both test namespaces: the received rate in Mbit/s.
-fn iperf(from: &Netns, to: &Netns, to_ip: Ipv4Addr, seconds: u32) -> Result<f64, String> {
+fn iperf(from: &Netns, to: &Netns, to_ip: Ipv4Addr, seconds: u32) -> Result<IperfRun, String> {
     let ip = to_ip.to_string();
     let port = IPERF_PORT.to_string();
     let server = Command::new("ip")
@@ -440,80 +576,300 @@ fn iperf(from: &Netns, to: &Netns, to_ip: Ipv4Addr, seconds: u32) -> Result<f64,
     if let Some(error) = json.get("error") {
         return Err(format!("iperf3: {error}"));
     }
-    json.pointer("/end/sum_received/bits_per_second")
-        .and_then(serde_json::Value::as_f64)
-        .map(|bits| bits / 1e6)
-        .ok_or_else(|| format!("no received rate in the iperf3 output: {text}"))
+    let number = |pointer: &str| {
+        json.pointer(pointer)
+            .and_then(serde_json::Value::as_f64)
+            .ok_or_else(|| format!("no {pointer} in the iperf3 output: {text}"))
+    };
+    Ok(IperfRun {
+        mbit_s: number("/end/sum_received/bits_per_second")? / 1e6,
+        retransmits: number("/end/sum_sent/retransmits")?,
+        sender_cpu: number("/end/cpu_utilization_percent/host_total")?,
+        receiver_cpu: number("/end/cpu_utilization_percent/remote_total")?,
+    })
 }
 
-/// Per run, alternating which path goes first: plain and VXLAN Mbit/s, and
-/// their ratio.
-fn bench_throughput(runs: usize, seconds: u32) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    // a/n1 and a/n2 are one cluster, routed to each other over the underlay
-    // bridge by plain routes; b/n1 is reached over vx-bridge.
-    let world = World::build(
-        &[("a", NetworkType::P2p), ("b", NetworkType::P2p)],
-        &[("a", "n1", false), ("a", "n2", false), ("b", "n1", false)],
-    );
-    let configs = world.configs();
-    world.apply_all(&configs);
-    let source = world.node("a", "n1");
-    let plain_peer = world.node("a", "n2");
-    let vxlan_peer = world.node("b", "n1");
-    for peer in [plain_peer, vxlan_peer] {
-        ping(&source.pod, peer.pod_ip, Duration::from_secs(3))
-            .unwrap_or_else(|e| panic!("{} pod -> {}: {e}", source.object_name(), peer.object_name()));
-    }
-    let routes = source.netns.ip(&[
-        "route",
-        "get",
-        &vxlan_peer.pod_ip.to_string(),
-        "from",
-        &source.pod_ip.to_string(),
-        "iif",
-        "vp0",
-    ]);
-    assert!(
-        routes.contains("dev vx-bridge"),
-        "the cross-cluster path is VXLAN: {routes}"
-    );
-    let routes = source.netns.ip(&[
-        "route",
-        "get",
-        &plain_peer.pod_ip.to_string(),
-        "from",
-        &source.pod_ip.to_string(),
-        "iif",
-        "vp0",
-    ]);
-    assert!(
-        routes.contains("dev eth0"),
-        "the in-cluster path is plain: {routes}"
-    );
+/// What one iperf3 run measured.
+struct IperfRun {
+    /// The rate the receiver saw.
+    mbit_s: f64,
+    /// TCP retransmissions of the sender.
+    retransmits: f64,
+    /// CPU use of the sending and the receiving iperf3 process (user and
+    /// system, in percent of one CPU), as iperf3 reports it.
+    sender_cpu: f64,
+    receiver_cpu: f64,
+}
 
-    let measure = |peer: &support::Node| {
-        iperf(&source.pod, &peer.pod, peer.pod_ip, seconds)
-            .unwrap_or_else(|e| panic!("iperf3 to {}: {e}", peer.object_name()))
-    };
-    let mut plain = Vec::new();
-    let mut vxlan = Vec::new();
-    let mut ratios = Vec::new();
-    for run in 0..runs {
-        let (p, v) = if run % 2 == 0 {
-            let p = measure(plain_peer);
-            (p, measure(vxlan_peer))
-        } else {
-            let v = measure(vxlan_peer);
-            (measure(plain_peer), v)
-        };
-        eprintln!(
-            "run {:>2}: plain {p:>8.0} Mbit/s, VXLAN {v:>8.0} Mbit/s, ratio {:.3}",
-            run + 1,
-            v / p
-        );
-        plain.push(p);
-        vxlan.push(v);
-        ratios.push(v / p);
+impl std::fmt::Display for IperfRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>6.0} Mbit/s ({} retransmits, CPU sender {:.0}% receiver {:.0}%)",
+            self.mbit_s, self.retransmits, self.sender_cpu, self.receiver_cpu
+        )
     }
-    (plain, vxlan, ratios)
+}
+
+/// Which way pod traffic between the two nodes goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    /// Over `vx-bridge`, as the agent set it up.
+    Vxlan,
+    /// Over the same veths and underlay bridge without VXLAN: plain routes in
+    /// the main table.
+    Plain,
+    /// The control: over a VXLAN device made by hand with `ip link add ...
+    /// type vxlan` with the agent's settings, in routing table 101.
+    HandVxlan,
+}
+
+impl Path {
+    const ALL: [Self; 3] = [Self::Plain, Self::Vxlan, Self::HandVxlan];
+
+    /// The table an ip rule ahead of the agent's sends the other pod's
+    /// traffic to; none for the agent's own path.
+    fn table(self) -> Option<&'static str> {
+        match self {
+            Self::Vxlan => None,
+            Self::Plain => Some("main"),
+            Self::HandVxlan => Some(HAND_TABLE),
+        }
+    }
+
+    /// The device the nodes forward pod traffic to.
+    fn device(self) -> &'static str {
+        match self {
+            Self::Vxlan => VX,
+            Self::Plain => "eth0",
+            Self::HandVxlan => HAND_VX,
+        }
+    }
+}
+
+/// The preference of the bench's ip rules, ahead of the agent's 200.
+const BENCH_RULE_PREF: &str = "100";
+/// The control VXLAN device: not a name the agent owns, so it never touches
+/// it.
+const HAND_VX: &str = "vxh0";
+/// The routing table of the control path.
+const HAND_TABLE: &str = "101";
+
+/// Two pods of different clusters, whose traffic can take any [`Path`].
+struct PodPair {
+    world: World,
+    path: Path,
+}
+
+impl PodPair {
+    /// Clusters `a` and `b` in p2p mode, one node each, with the NodeConfigs
+    /// the network manager computes applied by the agent; besides, main-table
+    /// routes and a hand-made VXLAN device towards the other node's pods,
+    /// which only an ip rule makes the nodes use.
+    fn build() -> Self {
+        let world = World::build(
+            &[("a", NetworkType::P2p), ("b", NetworkType::P2p)],
+            &[("a", "n1", false), ("b", "n1", false)],
+        );
+        let configs = world.configs();
+        world.apply_all(&configs);
+        let (a, b) = (world.node("a", "n1"), world.node("b", "n1"));
+        let hand_ip = |node: &Node| format!("192.168.99.{}", node.underlay.octets()[3]);
+        let hand_mac = |node: &Node| format!("0a:00:00:99:00:{:02x}", node.underlay.octets()[3]);
+        for node in [a, b] {
+            node.netns.ip(&[
+                "link",
+                "add",
+                HAND_VX,
+                "type",
+                "vxlan",
+                "id",
+                "99",
+                "dev",
+                "eth0",
+                "local",
+                &node.underlay.to_string(),
+                "dstport",
+                "4899",
+                "nolearning",
+            ]);
+            node.netns.ip(&[
+                "link",
+                "set",
+                HAND_VX,
+                "address",
+                &hand_mac(node),
+                "mtu",
+                "1450",
+                "up",
+            ]);
+            node.netns
+                .ip(&["addr", "add", &format!("{}/24", hand_ip(node)), "dev", HAND_VX]);
+        }
+        for (node, other) in [(a, b), (b, a)] {
+            let underlay = other.underlay.to_string();
+            node.netns
+                .ip(&["route", "add", &other.pod_cidr, "via", &underlay, "dev", "eth0"]);
+            node.netns.ip(&[
+                "neigh",
+                "replace",
+                &hand_ip(other),
+                "lladdr",
+                &hand_mac(other),
+                "dev",
+                HAND_VX,
+                "nud",
+                "permanent",
+            ]);
+            node.netns.exec(
+                "bridge",
+                &[
+                    "fdb",
+                    "append",
+                    &hand_mac(other),
+                    "dev",
+                    HAND_VX,
+                    "dst",
+                    &underlay,
+                    "self",
+                    "permanent",
+                ],
+            );
+            node.netns.ip(&[
+                "route",
+                "add",
+                &other.pod_cidr,
+                "via",
+                &hand_ip(other),
+                "dev",
+                HAND_VX,
+                "onlink",
+                "table",
+                HAND_TABLE,
+            ]);
+        }
+        let pair = Self {
+            world,
+            path: Path::Vxlan,
+        };
+        pair.check(Path::Vxlan);
+        pair
+    }
+
+    fn ends(&self) -> (&Node, &Node) {
+        (self.world.node("a", "n1"), self.world.node("b", "n1"))
+    }
+
+    fn rules(&self, action: &str, table: &str) {
+        let (a, b) = self.ends();
+        for (node, other) in [(a, b), (b, a)] {
+            node.netns.ip(&[
+                "rule",
+                action,
+                "pref",
+                BENCH_RULE_PREF,
+                "to",
+                &other.pod_cidr,
+                "lookup",
+                table,
+            ]);
+        }
+    }
+
+    /// Switches both nodes to `path`, and checks where packets go.
+    fn switch(&mut self, path: Path) {
+        if path != self.path {
+            if let Some(table) = self.path.table() {
+                self.rules("del", table);
+            }
+            if let Some(table) = path.table() {
+                self.rules("add", table);
+            }
+            self.path = path;
+        }
+        let (a, b) = self.ends();
+        // Forget path MTUs learned on another path.
+        for netns in [&a.netns, &a.pod, &b.netns, &b.pod] {
+            netns.ip(&["route", "flush", "cache"]);
+        }
+        self.check(path);
+    }
+
+    /// Both directions take `path`, and a ping crosses.
+    fn check(&self, path: Path) {
+        let (a, b) = self.ends();
+        let device = format!("dev {}", path.device());
+        for (node, other) in [(a, b), (b, a)] {
+            let route = node.netns.ip(&[
+                "route",
+                "get",
+                &other.pod_ip.to_string(),
+                "from",
+                &node.pod_ip.to_string(),
+                "iif",
+                "vp0",
+            ]);
+            assert!(
+                route.contains(&device),
+                "{path:?}: {} forwards to {} {device}: {route}",
+                node.object_name(),
+                other.pod_ip
+            );
+            ping(&node.pod, other.pod_ip, Duration::from_secs(3))
+                .unwrap_or_else(|e| panic!("{path:?}: {} pod -> {}: {e}", node.object_name(), other.pod_ip));
+        }
+    }
+
+    /// One iperf3 run from a's pod to b's pod on `path`.
+    fn measure(&mut self, path: Path, seconds: u32) -> IperfRun {
+        self.switch(path);
+        let (a, b) = self.ends();
+        iperf(&a.pod, &b.pod, b.pod_ip, seconds).unwrap_or_else(|e| panic!("iperf3 on {path:?}: {e}"))
+    }
+}
+
+/// The rates of the throughput benchmark, one per run.
+struct Rates {
+    plain: Vec<f64>,
+    vxlan: Vec<f64>,
+    hand_vxlan: Vec<f64>,
+    /// VXLAN over plain, of the same run.
+    ratios: Vec<f64>,
+    /// Hand-made VXLAN over plain, of the same run.
+    hand_ratios: Vec<f64>,
+}
+
+/// Per run, the three paths in turn, each run starting with the next: Mbit/s
+/// between the same two pods, and the ratios to plain.
+fn bench_throughput(runs: usize, seconds: u32) -> Rates {
+    let mut pair = PodPair::build();
+    let mut rates = Rates {
+        plain: Vec::new(),
+        vxlan: Vec::new(),
+        hand_vxlan: Vec::new(),
+        ratios: Vec::new(),
+        hand_ratios: Vec::new(),
+    };
+    for run in 0..runs {
+        let mut measured = [0.0; 3];
+        for turn in 0..Path::ALL.len() {
+            let which = (run + turn) % Path::ALL.len();
+            let path = Path::ALL[which];
+            let result = pair.measure(path, seconds);
+            eprintln!("run {:>2}: {:<9} {result}", run + 1, format!("{path:?}"));
+            measured[which] = result.mbit_s;
+        }
+        let [plain, vxlan, hand] = measured;
+        eprintln!(
+            "        VXLAN / plain {:.3}, hand-made VXLAN / plain {:.3}",
+            vxlan / plain,
+            hand / plain
+        );
+        rates.plain.push(plain);
+        rates.vxlan.push(vxlan);
+        rates.hand_vxlan.push(hand);
+        rates.ratios.push(vxlan / plain);
+        rates.hand_ratios.push(hand / plain);
+    }
+    rates
 }

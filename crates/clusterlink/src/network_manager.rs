@@ -94,6 +94,9 @@ pub async fn sync_once(client: &kube::Client) -> Result<SyncReport, SyncError> {
     for excluded in &desired.excluded {
         tracing::warn!(kind = excluded.kind, name = %excluded.name, reason = %excluded.reason, "left out of clusterlink");
     }
+    for warning in &desired.warnings {
+        tracing::warn!(%warning, "part of an input skipped");
+    }
     let plan = plan(&desired.configs, &live);
     let api: Api<NodeConfig> = Api::all(client.clone());
     let params = PatchParams::apply(names::FIELD_MANAGER).force();

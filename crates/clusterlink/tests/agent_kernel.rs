@@ -676,8 +676,8 @@ impl Recording {
         };
         let tools = Tools {
             ip: wrap("ip"),
-            iptables: wrap("iptables"),
-            ip6tables: wrap("ip6tables"),
+            iptables_save: wrap("iptables-save"),
+            ip6tables_save: wrap("ip6tables-save"),
             iptables_restore: wrap("iptables-restore"),
             ip6tables_restore: wrap("ip6tables-restore"),
             ipset: wrap("ipset"),

@@ -152,7 +152,11 @@ pub struct ClusterLinkOptions {
     /// The Secret in the host cluster holding the IPsec pre-shared key from which
     /// every agent of this cluster derives its per-pair ESP keys (drmysql's
     /// addition; the agent's `--ipsec-psk-secret` flag takes precedence).
-    #[serde(default, rename = "ipsecPSKSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "ipsecPSKSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipsec_psk_secret_ref: Option<PskSecretRef>,
 }
 

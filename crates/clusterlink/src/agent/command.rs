@@ -27,10 +27,10 @@ use super::error::AgentError;
 pub struct Tools {
     /// `ip`, for xfrm.
     pub ip: PathBuf,
-    /// `iptables`.
-    pub iptables: PathBuf,
-    /// `ip6tables`.
-    pub ip6tables: PathBuf,
+    /// `iptables-save`, which reads both of the agent's tables in one run.
+    pub iptables_save: PathBuf,
+    /// `ip6tables-save`.
+    pub ip6tables_save: PathBuf,
     /// `iptables-restore`.
     pub iptables_restore: PathBuf,
     /// `ip6tables-restore`.
@@ -43,8 +43,8 @@ impl Default for Tools {
     fn default() -> Self {
         Self {
             ip: "ip".into(),
-            iptables: "iptables".into(),
-            ip6tables: "ip6tables".into(),
+            iptables_save: "iptables-save".into(),
+            ip6tables_save: "ip6tables-save".into(),
             iptables_restore: "iptables-restore".into(),
             ip6tables_restore: "ip6tables-restore".into(),
             ipset: "ipset".into(),

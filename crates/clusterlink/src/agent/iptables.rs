@@ -105,6 +105,44 @@ pub(crate) struct FamilyState {
     pub filter: TableState,
 }
 
+impl FamilyState {
+    /// Parses `iptables-save` output: its `*table` sections, rewritten into
+    /// `iptables -S` form (`:CHAIN - [..]` declares a user chain, `-N`; a
+    /// built-in chain carries a policy instead) and parsed per table. A table
+    /// the kernel does not have yet is absent from the output, and empty here.
+    pub fn parse_save(text: &str) -> Self {
+        let mut sections: [(Table, String); 2] =
+            [(Table::Nat, String::new()), (Table::Filter, String::new())];
+        let mut current: Option<usize> = None;
+        for line in text.lines() {
+            if let Some(table) = line.strip_prefix('*') {
+                current = sections
+                    .iter()
+                    .position(|(known, _)| known.name() == table.trim());
+                continue;
+            }
+            let Some(index) = current else { continue };
+            let section = &mut sections[index].1;
+            if let Some(declaration) = line.strip_prefix(':') {
+                let mut words = declaration.split(' ');
+                if let (Some(chain), Some("-")) = (words.next(), words.next()) {
+                    section.push_str("-N ");
+                    section.push_str(chain);
+                    section.push('\n');
+                }
+            } else if line.starts_with("-A ") {
+                section.push_str(line);
+                section.push('\n');
+            }
+        }
+        let [(_, nat), (_, filter)] = sections;
+        Self {
+            nat: TableState::parse(&nat),
+            filter: TableState::parse(&filter),
+        }
+    }
+}
+
 /// What the agent wants in one family's tables.
 #[derive(Clone, Debug)]
 pub(crate) struct FamilyDesired {
@@ -287,10 +325,10 @@ fn canonical_in(table: Table, chain: &str, raw: &str) -> String {
     }
 }
 
-fn tool(tools: &Tools, family: Family) -> &Path {
+fn save_tool(tools: &Tools, family: Family) -> &Path {
     match family {
-        Family::V4 => &tools.iptables,
-        Family::V6 => &tools.ip6tables,
+        Family::V4 => &tools.iptables_save,
+        Family::V6 => &tools.ip6tables_save,
     }
 }
 
@@ -301,19 +339,16 @@ fn restore_tool(tools: &Tools, family: Family) -> &Path {
     }
 }
 
-/// Reads the nat and filter tables of `family`.
+/// Reads the nat and filter tables of `family` with one `iptables-save` (one
+/// process instead of one `iptables -S` per table: a no-op resync is mostly
+/// process start-up).
 pub(crate) async fn read(
     tools: &Tools,
     family: Family,
     timeout: Duration,
 ) -> Result<FamilyState, AgentError> {
-    let program = tool(tools, family);
-    let nat = command::run(program, &["-w", "-t", "nat", "-S"], None, timeout).await?;
-    let filter = command::run(program, &["-w", "-t", "filter", "-S"], None, timeout).await?;
-    Ok(FamilyState {
-        nat: TableState::parse(&nat.stdout_text()),
-        filter: TableState::parse(&filter.stdout_text()),
-    })
+    let saved = command::run(save_tool(tools, family), &[], None, timeout).await?;
+    Ok(FamilyState::parse_save(&saved.stdout_text()))
 }
 
 fn restore_input(lines: &[&Line]) -> String {
@@ -378,14 +413,20 @@ pub(crate) struct PhaseOutcome {
     pub lines: Vec<(Line, Option<AgentError>)>,
     /// Set when the state could not be read, in which case nothing was run.
     pub read_error: Option<AgentError>,
+    /// The state the phase planned from, when it had nothing to run: the
+    /// tables are as read, so the next phase can plan from it without
+    /// running the tools again.
+    pub unchanged: Option<FamilyState>,
 }
 
-/// Reads the state, plans, and runs one phase's lines: all in one restore,
-/// and when that fails, one by one against the state read again.
+/// Reads the state (unless `known` is a state read earlier in the same pass
+/// and not changed since), plans, and runs one phase's lines: all in one
+/// restore, and when that fails, one by one against the state read again.
 pub(crate) async fn run_phase(
     tools: &Tools,
     desired: &FamilyDesired,
     phase: Phase,
+    known: Option<FamilyState>,
     timeout: Duration,
 ) -> PhaseOutcome {
     let family = desired.family;
@@ -393,24 +434,30 @@ pub(crate) async fn run_phase(
         Phase::Delete => plan.deletes,
         Phase::Create => plan.creates,
     };
-    let state = match read(tools, family, timeout).await {
-        Ok(state) => state,
-        Err(error) => {
-            return PhaseOutcome {
-                lines: Vec::new(),
-                read_error: Some(error),
-            };
-        }
+    let state = match known {
+        Some(state) => state,
+        None => match read(tools, family, timeout).await {
+            Ok(state) => state,
+            Err(error) => {
+                return PhaseOutcome {
+                    read_error: Some(error),
+                    ..PhaseOutcome::default()
+                };
+            }
+        },
     };
     let lines = select(plan(desired, &state));
     if lines.is_empty() {
-        return PhaseOutcome::default();
+        return PhaseOutcome {
+            unchanged: Some(state),
+            ..PhaseOutcome::default()
+        };
     }
     let all: Vec<&Line> = lines.iter().collect();
     match restore(tools, family, &all, timeout).await {
         Ok(()) => PhaseOutcome {
             lines: lines.into_iter().map(|line| (line, None)).collect(),
-            read_error: None,
+            ..PhaseOutcome::default()
         },
         Err(batch_error) => {
             tracing::debug!(family = family.label(), error = %batch_error, "iptables-restore batch failed; retrying line by line");
@@ -418,8 +465,8 @@ pub(crate) async fn run_phase(
                 Ok(state) => state,
                 Err(error) => {
                     return PhaseOutcome {
-                        lines: Vec::new(),
                         read_error: Some(error),
+                        ..PhaseOutcome::default()
                     };
                 }
             };
@@ -430,7 +477,7 @@ pub(crate) async fn run_phase(
                     .into_iter()
                     .map(|(line, outcome)| (line.clone(), outcome.err()))
                     .collect(),
-                read_error: None,
+                ..PhaseOutcome::default()
             }
         }
     }
@@ -499,6 +546,43 @@ fn cleanup_lines(state: &FamilyState) -> Vec<Line> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn iptables_save_output_parses_into_both_tables() {
+        let saved = "# Generated by iptables-save v1.8.9 (nf_tables)\n\
+                     *filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:DRMYSQL-FORWARD - [0:0]\n\
+                     -A FORWARD -j DRMYSQL-FORWARD\n-A DRMYSQL-FORWARD -o vx-bridge -j ACCEPT\nCOMMIT\n\
+                     *mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j MARK --set-mark 1\nCOMMIT\n\
+                     *nat\n:POSTROUTING ACCEPT [0:0]\n:DRMYSQL-POSTROUTING - [0:0]\n:KUBE-X - [0:0]\n\
+                     -A POSTROUTING -j DRMYSQL-POSTROUTING\n-A DRMYSQL-POSTROUTING -s 210.0.0.0/8 -j MASQUERADE\n\
+                     COMMIT\n";
+        let state = FamilyState::parse_save(saved);
+        assert_eq!(
+            state.nat.chains,
+            ["DRMYSQL-POSTROUTING", "KUBE-X"]
+                .map(str::to_owned)
+                .into_iter()
+                .collect()
+        );
+        assert_eq!(
+            state.nat.rules_of("DRMYSQL-POSTROUTING"),
+            ["-s 210.0.0.0/8 -j MASQUERADE"]
+        );
+        assert_eq!(state.nat.rules_of("POSTROUTING"), ["-j DRMYSQL-POSTROUTING"]);
+        assert_eq!(
+            state.filter.rules_of("DRMYSQL-FORWARD"),
+            ["-o vx-bridge -j ACCEPT"]
+        );
+        assert!(
+            state.filter.rules_of("PREROUTING").is_empty(),
+            "mangle is not read into filter"
+        );
+        assert_eq!(
+            FamilyState::parse_save(""),
+            FamilyState::default(),
+            "no tables yet"
+        );
+    }
+
     use super::*;
 
     fn nat_rule(chain: NatChain, rule: &str) -> NatRule {
@@ -514,6 +598,40 @@ mod tests {
     }
 
     const FRESH: &str = "-P PREROUTING ACCEPT\n-P INPUT ACCEPT\n-P OUTPUT ACCEPT\n-P POSTROUTING ACCEPT\n";
+
+    /// A state read earlier in the pass is planned from without running the
+    /// tool, and a phase with nothing to run hands its state on.
+    #[tokio::test]
+    async fn a_known_state_saves_the_read_and_is_handed_on_when_unchanged() {
+        let tools = Tools {
+            iptables_save: "drmysql-no-such-iptables-save".into(),
+            ..Tools::default()
+        };
+        let desired = FamilyDesired {
+            family: Family::V4,
+            rules: Vec::new(),
+            avoid_masq: false,
+            forward_devices: BTreeSet::new(),
+        };
+        let state = FamilyState {
+            nat: TableState::parse(FRESH),
+            filter: TableState::parse("-P FORWARD ACCEPT\n"),
+        };
+        let timeout = Duration::from_secs(5);
+        for phase in [Phase::Delete, Phase::Create] {
+            let outcome = run_phase(&tools, &desired, phase, Some(state.clone()), timeout).await;
+            assert!(
+                outcome.read_error.is_none() && outcome.lines.is_empty(),
+                "{outcome:?}"
+            );
+            assert_eq!(outcome.unchanged.as_ref(), Some(&state));
+        }
+        let outcome = run_phase(&tools, &desired, Phase::Delete, None, timeout).await;
+        assert!(
+            outcome.read_error.is_some() && outcome.unchanged.is_none(),
+            "without a known state the tool runs: {outcome:?}"
+        );
+    }
 
     #[test]
     fn a_fresh_table_gets_chains_jumps_and_rules() {

@@ -575,6 +575,10 @@ pub(crate) struct PhaseOutcome {
     pub commands: Vec<(Origin, Option<AgentError>)>,
     /// Set when the state could not be read, in which case nothing was run.
     pub read_error: Option<AgentError>,
+    /// The entries the phase planned from, when it had nothing to run: the
+    /// kernel's are as read, so the next phase can plan from them without
+    /// listing again.
+    pub unchanged: Option<XfrmActual>,
 }
 
 /// The inputs of a plan.
@@ -585,12 +589,14 @@ pub(crate) struct Wanted<'a> {
     pub psk: Option<&'a [u8]>,
 }
 
-/// Reads, plans and runs one phase: one batch, and when it fails, the
-/// commands still needed one by one.
+/// Reads (unless `known` holds entries listed earlier in the same pass and
+/// not changed since), plans and runs one phase: one batch, and when it
+/// fails, the commands still needed one by one.
 pub(crate) async fn run_phase(
     tools: &Tools,
     wanted: &Wanted<'_>,
     phase: Phase,
+    known: Option<XfrmActual>,
     timeout: Duration,
 ) -> PhaseOutcome {
     let select = |plan: XfrmPlan| match phase {
@@ -606,32 +612,38 @@ pub(crate) async fn run_phase(
             actual,
         )
     };
-    let actual = match read(tools, timeout).await {
-        Ok(actual) => actual,
-        Err(error) => {
-            return PhaseOutcome {
-                commands: Vec::new(),
-                read_error: Some(error),
-            };
-        }
+    let actual = match known {
+        Some(actual) => actual,
+        None => match read(tools, timeout).await {
+            Ok(actual) => actual,
+            Err(error) => {
+                return PhaseOutcome {
+                    read_error: Some(error),
+                    ..PhaseOutcome::default()
+                };
+            }
+        },
     };
     let commands = select(plan_now(&actual));
     if commands.is_empty() {
-        return PhaseOutcome::default();
+        return PhaseOutcome {
+            unchanged: Some(actual),
+            ..PhaseOutcome::default()
+        };
     }
     let all: Vec<&Command> = commands.iter().collect();
     if batch(tools, &all, timeout).await.is_ok() {
         return PhaseOutcome {
             commands: commands.into_iter().map(|c| (c.origin, None)).collect(),
-            read_error: None,
+            ..PhaseOutcome::default()
         };
     }
     let actual = match read(tools, timeout).await {
         Ok(actual) => actual,
         Err(error) => {
             return PhaseOutcome {
-                commands: Vec::new(),
                 read_error: Some(error),
+                ..PhaseOutcome::default()
             };
         }
     };
@@ -696,6 +708,37 @@ fn cleanup_commands(actual: &XfrmActual) -> Vec<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Entries listed earlier in the pass are planned from without running
+    /// `ip`, and a phase with nothing to run hands them on.
+    #[tokio::test]
+    async fn known_entries_save_the_listing_and_are_handed_on_when_unchanged() {
+        let tools = Tools {
+            ip: "drmysql-no-such-ip".into(),
+            ..Tools::default()
+        };
+        let wanted = Wanted {
+            policies: &[],
+            states: &[],
+            own_node: "a-n1",
+            psk: None,
+        };
+        let timeout = Duration::from_secs(5);
+        for phase in [Phase::Delete, Phase::Create] {
+            let known = Some(XfrmActual::default());
+            let outcome = run_phase(&tools, &wanted, phase, known, timeout).await;
+            assert!(
+                outcome.read_error.is_none() && outcome.commands.is_empty(),
+                "{outcome:?}"
+            );
+            assert!(outcome.unchanged.is_some(), "{outcome:?}");
+        }
+        let outcome = run_phase(&tools, &wanted, Phase::Delete, None, timeout).await;
+        assert!(
+            outcome.read_error.is_some() && outcome.unchanged.is_none(),
+            "without known entries `ip` runs: {outcome:?}"
+        );
+    }
 
     const POLICIES: &str = "\
 src 10.0.0.0/24 dst 10.1.0.0/24 uid 0

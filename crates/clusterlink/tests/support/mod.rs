@@ -47,6 +47,8 @@ pub fn require_root_and_tools() {
         "ip6tables",
         "iptables-restore",
         "iptables-save",
+        "ip6tables-restore",
+        "ip6tables-save",
         "ipset",
     ] {
         if which(tool).is_none() {
