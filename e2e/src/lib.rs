@@ -4,8 +4,12 @@
 //! - [`apiserver`] is a Kubernetes API simulator on loopback, honest about what
 //!   it does not implement (501 naming the verb and path), for the controller,
 //!   the clusterlink components, the scenarios and `kubectl`;
+//! - [`kubelet`] runs a Pod bound to a simulated node as real processes in a
+//!   pod network namespace (`mariadbd` for mysqld, `drmysql sidecar`), with
+//!   its volumes, env, probes, restarts and status as a kubelet has them;
 //! - [`scheduler`] decides where a pending Pod may run, as kube-scheduler
 //!   would, so that the controller's placement is proven for real.
 
 pub mod apiserver;
+pub mod kubelet;
 pub mod scheduler;

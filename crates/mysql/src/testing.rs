@@ -72,7 +72,7 @@ impl MariaDb {
     /// Starts a server from the shared template and waits until it accepts
     /// `root` logins.
     pub async fn start(options: ServerOptions) -> Result<Self, HarnessError> {
-        let template = TEMPLATE.get_or_try_init(build_template).await?;
+        let template = template_data_dir().await?;
         let dir = tempfile::Builder::new()
             .prefix("drmysql-mariadb-")
             .tempdir()
@@ -264,6 +264,19 @@ impl MariaDb {
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
+}
+
+/// The template data directory every server copies, initialised on the first
+/// call in this process: `mariadb-install-db`, then one start with an
+/// `init-file` that creates `root@'%'` with [`ROOT_PASSWORD`] and drops the
+/// password-less `root@127.0.0.1` and `root@::1`. `root@localhost` keeps its
+/// empty password. For harnesses that lay out their own servers, such as the
+/// e2e sandbox's simulated kubelet: copy it, never start a server on it.
+pub async fn template_data_dir() -> Result<&'static Path, HarnessError> {
+    TEMPLATE
+        .get_or_try_init(build_template)
+        .await
+        .map(PathBuf::as_path)
 }
 
 fn mariadbd() -> Result<PathBuf, HarnessError> {
