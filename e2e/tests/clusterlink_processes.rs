@@ -3,7 +3,9 @@
 //! ClusterNodes into NodeConfigs (and deletes them when nodes leave), and
 //! `drmysql agent`, in a network namespace of its own, reports its underlay on
 //! its ClusterNode, applies its NodeConfig to the kernel, reports what it
-//! could not apply, and removes everything when the NodeConfig goes.
+//! could not apply, and removes everything when the NodeConfig goes; and
+//! `drmysql discovery` mirrors a member cluster's Nodes (its own simulator) into
+//! the host's ClusterNodes and elects one gateway.
 
 #[path = "apiserver_support/mod.rs"]
 mod support;
@@ -345,6 +347,143 @@ async fn agent_scenario(binary: &std::path::Path, netns: &NodeNetns) {
         || {
             let present = netns.has_link("vx-bridge");
             async move { (!present).then_some(()) }
+        },
+    )
+    .await;
+}
+
+fn member_node(name: &str, pod_cidr: &str, virtual_node: bool) -> k8s_openapi::api::core::v1::Node {
+    let mut labels = json!({"kubernetes.io/hostname": name});
+    if virtual_node {
+        labels["kosmos.io/node"] = json!("true");
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                   "addresses": [{"type": "InternalIP", "address": "192.168.9.1"}]}
+    }))
+    .expect("Node")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_discovery_process_mirrors_member_nodes_and_elects_one_gateway() {
+    use k8s_openapi::api::core::v1::{Namespace, Node};
+    let binary = drmysql_binary_rebuilt().expect("the drmysql binary");
+    let (host, host_client) = support::start().await;
+    let (member, member_client) = support::start().await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let host_kubeconfig = dir.path().join("host.kubeconfig");
+    let member_kubeconfig = dir.path().join("member.kubeconfig");
+    host.write_kubeconfig(&host_kubeconfig)
+        .expect("kubeconfig written");
+    member
+        .write_kubeconfig(&member_kubeconfig)
+        .expect("kubeconfig written");
+
+    let mut gateway_cluster = cluster("a", "10.1.0.0/16", "eth0");
+    if let Some(options) = gateway_cluster.spec.cluster_link_options.as_mut() {
+        options.network_type = drmysql_api::clusterlink::NetworkType::Gateway;
+        options.cni = "other".to_owned();
+    }
+    gateway_cluster.status = None;
+    Api::<Cluster>::all(host_client.clone())
+        .create(&PostParams::default(), &gateway_cluster)
+        .await
+        .expect("Cluster created");
+    let namespace: Namespace = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kosmos-system"}}),
+    )
+    .expect("Namespace");
+    Api::<Namespace>::all(member_client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("Namespace created");
+    let member_nodes: Api<Node> = Api::all(member_client.clone());
+    for (name, cidr, virtual_node) in [
+        ("n1", "10.1.1.0/24", false),
+        ("n2", "10.1.2.0/24", false),
+        ("kosmos-leaf", "10.1.9.0/24", true),
+    ] {
+        member_nodes
+            .create(&PostParams::default(), &member_node(name, cidr, virtual_node))
+            .await
+            .expect("Node created");
+    }
+
+    let _discovery = Process(
+        Command::new(&binary)
+            .args([
+                "discovery",
+                "--cluster",
+                "a",
+                "--lease-namespace",
+                "kosmos-system",
+                "--identity",
+                "d1",
+            ])
+            .arg("--host-kubeconfig")
+            .arg(&host_kubeconfig)
+            .env("KUBECONFIG", &member_kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("drmysql discovery starts"),
+    );
+
+    let nodes: Api<ClusterNode> = Api::all(host_client.clone());
+    let mirrored = support::eventually(
+        "ClusterNodes a-n1 and a-n2 with one gateway",
+        Duration::from_secs(40),
+        || {
+            let nodes = nodes.clone();
+            async move {
+                let list = nodes.list(&Default::default()).await.ok()?.items;
+                let gateways = list.iter().filter(|node| node.is_gateway()).count();
+                (list.len() == 2 && gateways == 1).then_some(list)
+            }
+        },
+    )
+    .await;
+    let mut names: Vec<String> = mirrored
+        .iter()
+        .filter_map(|node| node.metadata.name.clone())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a-n1", "a-n2"], "the virtual node is not mirrored");
+    let n1 = mirrored
+        .iter()
+        .find(|node| node.metadata.name.as_deref() == Some("a-n1"))
+        .expect("a-n1");
+    assert_eq!(n1.spec.pod_cidrs, ["10.1.1.0/24"]);
+
+    let clusters: Api<Cluster> = Api::all(host_client.clone());
+    support::eventually(
+        "the member's pod CIDRs on Cluster a",
+        Duration::from_secs(20),
+        || {
+            let clusters = clusters.clone();
+            async move {
+                let status = clusters.get("a").await.ok()?.status?;
+                let cidrs = status.cluster_link_status.pod_cidrs;
+                (cidrs.contains(&"10.1.1.0/24".to_owned()) && cidrs.contains(&"10.1.2.0/24".to_owned()))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+
+    member_nodes
+        .delete("n2", &DeleteParams::default())
+        .await
+        .expect("Node deleted");
+    support::eventually(
+        "ClusterNode a-n2 deleted with its Node",
+        Duration::from_secs(40),
+        || {
+            let nodes = nodes.clone();
+            async move { nodes.get_opt("a-n2").await.ok()?.is_none().then_some(()) }
         },
     )
     .await;
