@@ -7,9 +7,14 @@
 //! - [`kubelet`] runs a Pod bound to a simulated node as real processes in a
 //!   pod network namespace (`mariadbd` for mysqld, `drmysql sidecar`), with
 //!   its volumes, env, probes, restarts and status as a kubelet has them;
+//! - [`node`] registers simulated nodes (Node, heartbeats, Lease) and runs
+//!   the Pods bound to them through the pod runtime, writing status and
+//!   Events back; its scheduler binds pending Pods to the nodes that admit
+//!   them;
 //! - [`scheduler`] decides where a pending Pod may run, as kube-scheduler
 //!   would, so that the controller's placement is proven for real.
 
 pub mod apiserver;
 pub mod kubelet;
+pub mod node;
 pub mod scheduler;
