@@ -12,9 +12,13 @@
 //!   Events back; its scheduler binds pending Pods to the nodes that admit
 //!   them;
 //! - [`scheduler`] decides where a pending Pod may run, as kube-scheduler
-//!   would, so that the controller's placement is proven for real.
+//!   would, so that the controller's placement is proven for real;
+//! - [`topology`] builds the clusters' node namespaces on an underlay bridge
+//!   joined to the root namespace, and cuts it: a partitioned cluster, a
+//!   node whose VXLAN tunnel is blocked.
 
 pub mod apiserver;
 pub mod kubelet;
 pub mod node;
 pub mod scheduler;
+pub mod topology;
