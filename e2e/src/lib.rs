@@ -15,10 +15,15 @@
 //!   would, so that the controller's placement is proven for real;
 //! - [`topology`] builds the clusters' node namespaces on an underlay bridge
 //!   joined to the root namespace, and cuts it: a partitioned cluster, a
-//!   node whose VXLAN tunnel is blocked.
+//!   node whose VXLAN tunnel is blocked;
+//! - [`sandbox`] puts them together: a host cluster and member clusters with
+//!   the real clusterlink components and the real controller as processes
+//!   where they would run, for the scenarios and the [`demo`].
 
 pub mod apiserver;
+pub mod demo;
 pub mod kubelet;
 pub mod node;
+pub mod sandbox;
 pub mod scheduler;
 pub mod topology;

@@ -12,6 +12,8 @@
 //! - CustomResourceDefinitions start without status (the CRD controller in
 //!   `controllers` sets `Established`).
 //! - `pods/binding` sets `spec.nodeName` once, with the PodScheduled condition.
+//! - Secrets' `stringData` is merged into `data` (base64) and dropped, on
+//!   create and update, so readers see only `data`.
 //!
 //! Other defaulting and validation of built-in kinds is not done (see the README).
 
@@ -55,7 +57,36 @@ pub(crate) fn on_create(
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             root.remove("status");
         }
+        ("", "secrets") => merge_string_data(object)?,
         _ => {}
+    }
+    Ok(())
+}
+
+/// Moves a Secret's `stringData` into `data`, base64-encoded, over any
+/// existing key, as the real server does on every write.
+fn merge_string_data(secret: &mut Value) -> Result<(), ApiError> {
+    use base64::Engine as _;
+    let root = meta::ensure_object(secret);
+    let Some(string_data) = root.remove("stringData") else {
+        return Ok(());
+    };
+    let Value::Object(entries) = string_data else {
+        return Err(ApiError::bad_request(
+            "Secret stringData must be a map of strings",
+        ));
+    };
+    let data = root.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    for (key, value) in entries {
+        let Value::String(text) = value else {
+            return Err(ApiError::bad_request(format!(
+                "Secret stringData.{key} must be a string"
+            )));
+        };
+        data[key.as_str()] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
     Ok(())
 }
@@ -70,6 +101,7 @@ pub(crate) fn on_update(
 ) -> Result<(), ApiError> {
     match (group, resource) {
         ("", "services") => default_service(store, new, Some(old)),
+        ("", "secrets") => merge_string_data(new),
         ("", "namespaces") => {
             // spec.finalizers is changed only through namespaces/finalize (not implemented).
             if let Some(spec) = old.get("spec") {
@@ -263,6 +295,22 @@ pub(crate) fn bind(pod: &mut Value, binding: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_string_data_is_merged_into_data() {
+        let mut store = Store::new(10, 16);
+        let mut secret = json!({"metadata": {"name": "s"}, "data": {"a": "b2xk", "keep": "eA=="},
+            "stringData": {"a": "new", "b": "pw"}});
+        on_create(&mut store, "", "secrets", &mut secret).expect("create");
+        assert_eq!(secret["data"], json!({"a": "bmV3", "b": "cHc=", "keep": "eA=="}));
+        assert!(secret.get("stringData").is_none());
+        let old = secret.clone();
+        let mut update = json!({"metadata": {"name": "s"}, "stringData": {"c": "x"}});
+        on_update(&mut store, "", "secrets", &old, &mut update).expect("update");
+        assert_eq!(update["data"], json!({"c": "eA=="}));
+        let mut bad = json!({"metadata": {"name": "s"}, "stringData": {"n": 1}});
+        assert!(on_create(&mut store, "", "secrets", &mut bad).is_err());
+    }
 
     #[test]
     fn services_get_defaults_and_a_cluster_ip_that_survives_updates() {

@@ -134,16 +134,30 @@ fn mysqld(
         None => inputs.dirs.run(&container.name).join("datadir"),
     };
     let conf_d = host(CONTAINER_CONF_D);
+    let paths = MysqldPaths {
+        datadir,
+        run: inputs.dirs.run(&container.name),
+        conf_d,
+    };
+    let socket = paths.socket();
+    if socket.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(KubeletError::Pod(format!(
+            "the mysqld socket {} is {} bytes long, more than the {MAX_SOCKET_PATH} a unix socket address holds \
+             (mariadbd would exit at start); give the node a shorter pods directory",
+            socket.display(),
+            socket.as_os_str().len()
+        )));
+    }
     Ok(Launch::Mysqld {
-        paths: MysqldPaths {
-            datadir,
-            run: inputs.dirs.run(&container.name),
-            conf_d,
-        },
+        paths,
         extra_args: options,
         environment,
     })
 }
+
+/// The longest path a unix socket address holds (`sun_path` is 108 bytes,
+/// the last one the terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
 
 fn drmysql(
     container: &Container,
@@ -276,7 +290,16 @@ mod tests {
     }
 
     fn launch(pod: &Pod, objects: &PodObjects, index: usize) -> Result<Launch, KubeletError> {
-        let dirs = PodDirs::new(Path::new("/s/pods"), Path::new("/s/pvc"), pod).expect("dirs");
+        launch_in(Path::new("/s/pods"), pod, objects, index)
+    }
+
+    fn launch_in(
+        pods_dir: &Path,
+        pod: &Pod,
+        objects: &PodObjects,
+        index: usize,
+    ) -> Result<Launch, KubeletError> {
+        let dirs = PodDirs::new(pods_dir, Path::new("/s/pvc"), pod).expect("dirs");
         let mounts = MountMap::for_pod(pod, &dirs).expect("mounts");
         let inputs = LaunchInputs {
             facts: PodFacts {
@@ -317,6 +340,18 @@ mod tests {
             Some("root-password-value")
         );
         assert_eq!(environment.get("MARIADB_ROOT_HOST"), Some("%"));
+    }
+
+    #[test]
+    fn a_socket_path_too_long_for_a_unix_address_is_refused_before_mariadbd_starts() {
+        let (pod, objects) = desired();
+        let deep = format!("/s/{}", "d".repeat(80));
+        let error = launch_in(Path::new(&deep), &pod, &objects, 0).expect_err("refused");
+        let message = error.to_string();
+        assert!(
+            message.contains("mysqld.sock") && message.contains("107"),
+            "{message}"
+        );
     }
 
     #[test]
