@@ -1,11 +1,17 @@
 //! `drmysql-e2e`: the sandbox's command line. `demo` is the README's main
 //! job: it shows drmysql joining two simulated clusters and replicating a
-//! MariaDB pair across them, on one machine, as root.
+//! MariaDB pair across them, on one machine, as root. `apiserver` runs the
+//! Kubernetes API simulator on its own, for kubectl experiments and for
+//! running the scenarios against an API server the sandbox did not start
+//! (`DRMYSQL_E2E_KUBECONFIG`).
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use drmysql_e2e::apiserver::{ApiServer, Config};
 use drmysql_e2e::demo::{DemoOptions, run};
 
 /// drmysql's end-to-end sandbox.
@@ -27,6 +33,18 @@ enum Command {
         /// Rows written through the writer endpoint and read on the replica.
         #[arg(long, default_value_t = 3)]
         rows: u32,
+    },
+    /// Run the Kubernetes API simulator until SIGTERM or Ctrl-C.
+    Apiserver {
+        /// Address to listen on (a specific address: it goes into the kubeconfig).
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Where to write a kubeconfig for it.
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        /// A directory of CRDs to create at start (for example `crds`).
+        #[arg(long)]
+        crds: Option<PathBuf>,
     },
 }
 
@@ -50,16 +68,58 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Command::Demo { watch_seconds, rows } = cli.command;
-    let options = DemoOptions {
-        watch: Duration::from_secs(watch_seconds),
-        rows,
+    let outcome = match cli.command {
+        Command::Demo { watch_seconds, rows } => {
+            let options = DemoOptions {
+                watch: Duration::from_secs(watch_seconds),
+                rows,
+            };
+            runtime
+                .block_on(run(options))
+                .map_err(|error| format!("demo: {error}"))
+        }
+        Command::Apiserver {
+            listen,
+            kubeconfig,
+            crds,
+        } => runtime.block_on(serve(listen, kubeconfig, crds)),
     };
-    match runtime.block_on(run(options)) {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("drmysql-e2e demo: {error}");
+            eprintln!("drmysql-e2e {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn serve(listen: SocketAddr, kubeconfig: PathBuf, crds: Option<PathBuf>) -> Result<(), String> {
+    if listen.ip().is_unspecified() {
+        return Err(format!(
+            "apiserver: --listen {listen} is unspecified; give the address clients will use, it goes into the kubeconfig"
+        ));
+    }
+    let mut config = Config::new(listen);
+    if let Some(crds) = crds {
+        config = config.with_crd_dir(crds);
+    }
+    let server = ApiServer::start_with(config)
+        .await
+        .map_err(|error| format!("apiserver: {error}"))?;
+    server
+        .write_kubeconfig(&kubeconfig)
+        .map_err(|error| format!("apiserver: cannot write {}: {error}", kubeconfig.display()))?;
+    println!(
+        "the Kubernetes API simulator serves {}; kubeconfig {}",
+        server.url(),
+        kubeconfig.display()
+    );
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|error| format!("apiserver: cannot watch SIGTERM: {error}"))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    server.shutdown();
+    Ok(())
 }

@@ -28,20 +28,24 @@ pub mod mysql;
 pub mod objects;
 pub mod preflight;
 pub mod process;
+pub mod uplink;
 pub mod wait;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use drmysql_api::clusterlink::{Cluster, ClusterNode, NodeConfig};
 use drmysql_api::drmysql::DRMySQL;
 use drmysql_api::names;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Taint};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Taint};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -49,6 +53,7 @@ use tokio::task::JoinHandle;
 use self::error::SandboxError;
 use self::mysql::{SqlTarget, run_sql};
 use self::process::{Component, ProcessSpec};
+use self::uplink::Uplink;
 use crate::apiserver::{ApiServer, ApiServerHandle, Config};
 use crate::kubelet::{RuntimeConfig, drmysql_binary};
 use crate::node::{NodeSpec, SchedulerOptions, SimulatedNode, run_scheduler};
@@ -123,6 +128,15 @@ struct Member {
     server: ApiServerHandle,
 }
 
+/// What the sandbox created in a real host API server, removed at shutdown
+/// so that the next sandbox starts from the same state.
+#[derive(Debug, Default)]
+struct ExternalHost {
+    namespaces: Mutex<BTreeSet<String>>,
+    drmysql_namespaces: Mutex<BTreeSet<String>>,
+    nodes: Vec<String>,
+}
+
 /// Where the work directory is, and whether the sandbox owns it.
 enum WorkDir {
     Temporary(tempfile::TempDir),
@@ -150,8 +164,17 @@ pub struct Sandbox {
     host_client: kube::Client,
     host_kubeconfig: PathBuf,
     host_net: NodeNet,
+    /// Set with a real host API server: what the sandbox created there, to
+    /// remove at the end.
+    external: Option<ExternalHost>,
+    /// Held for its Drop, which removes the routes and NAT to the outside.
+    _uplink: Option<Uplink>,
     topology: Topology,
     work_dir: WorkDir,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The crds/ directory of the repository.
@@ -181,10 +204,19 @@ where
         .map_err(SandboxError::kube(format!("applying {kind} {name}")))
 }
 
-async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<(), SandboxError> {
+/// Makes sure Namespace `name` exists; whether this call created it.
+async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<bool, SandboxError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    if api
+        .get_opt(name)
+        .await
+        .map_err(SandboxError::kube(format!("reading Namespace {name}")))?
+        .is_some()
+    {
+        return Ok(false);
+    }
     let mut namespace = objects::namespace(name);
     namespace.metadata.name = Some(name.to_owned());
-    let api: Api<Namespace> = Api::all(client.clone());
     let mut object = serde_json::to_value(&namespace)
         .map_err(|error| SandboxError::Invariant(format!("Namespace {name}: {error}")))?;
     object["apiVersion"] = "v1".into();
@@ -192,7 +224,7 @@ async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<(), Sandb
     api.patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&object))
         .await
         .map_err(SandboxError::kube(format!("applying Namespace {name}")))?;
-    Ok(())
+    Ok(true)
 }
 
 /// Installs the repository's CRDs into a real API server and waits until
@@ -309,8 +341,11 @@ impl Sandbox {
         if host_server.is_none() {
             install_crds(&host_client).await?;
         }
+        let mut created_namespaces = BTreeSet::new();
         for namespace in [objects::KOSMOS_NAMESPACE, SYSTEM_NAMESPACE] {
-            ensure_namespace(&host_client, namespace).await?;
+            if ensure_namespace(&host_client, namespace).await? {
+                created_namespaces.insert(namespace.to_owned());
+            }
         }
         let clusters: Api<Cluster> = Api::all(host_client.clone());
         apply(&clusters, HOST_CLUSTER, &objects::cluster(HOST_CLUSTER)).await?;
@@ -389,6 +424,28 @@ impl Sandbox {
                     .map_err(SandboxError::part(format!("virtual node {virtual_name}")))?,
             );
         }
+        let external = config.host_kubeconfig.is_some().then(|| ExternalHost {
+            namespaces: Mutex::new(created_namespaces),
+            drmysql_namespaces: Mutex::new(BTreeSet::new()),
+            nodes: nodes
+                .iter()
+                .filter(|node| !members.iter().any(|member| member.net.node == node.name()))
+                .map(|node| node.name().to_owned())
+                .collect(),
+        });
+        let uplink = match &external {
+            Some(_) => {
+                let namespaces: Vec<String> = std::iter::once(host_net.netns.clone())
+                    .chain(members.iter().map(|member| member.net.netns.clone()))
+                    .collect();
+                Some(Uplink::open(
+                    &namespaces,
+                    topology.api_address(),
+                    topology.underlay_cidr(),
+                )?)
+            }
+            None => None,
+        };
         let (scheduler_stop, mut stopped) = watch::channel(false);
         let options = SchedulerOptions {
             bind_after: if host_server.is_some() {
@@ -418,6 +475,8 @@ impl Sandbox {
             host_client,
             host_kubeconfig,
             host_net,
+            external,
+            _uplink: uplink,
             topology,
             work_dir,
         };
@@ -650,7 +709,13 @@ impl Sandbox {
     pub async fn apply_drmysql(&self, object: &serde_json::Value) -> Result<DRMySQL, SandboxError> {
         let namespace = object["metadata"]["namespace"].as_str().unwrap_or("default");
         let name = object["metadata"]["name"].as_str().unwrap_or_default();
-        ensure_namespace(&self.host_client, namespace).await?;
+        let created = ensure_namespace(&self.host_client, namespace).await?;
+        if let Some(external) = &self.external {
+            if created {
+                lock(&external.namespaces).insert(namespace.to_owned());
+            }
+            lock(&external.drmysql_namespaces).insert(namespace.to_owned());
+        }
         let api: Api<DRMySQL> = Api::namespaced(self.host_client.clone(), namespace);
         api.patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(object))
             .await
@@ -806,11 +871,146 @@ impl Sandbox {
             .items)
     }
 
+    /// Deletes every DRMySQL applied through the sandbox in a real host API
+    /// and waits until the controller has let them go.
+    async fn remove_drmysqls(&self, external: &ExternalHost) -> Result<(), SandboxError> {
+        let namespaces: Vec<String> = lock(&external.drmysql_namespaces).iter().cloned().collect();
+        for namespace in &namespaces {
+            let api: Api<DRMySQL> = Api::namespaced(self.host_client.clone(), namespace);
+            api.delete_collection(&Default::default(), &ListParams::default())
+                .await
+                .map_err(SandboxError::kube(format!(
+                    "deleting the DRMySQLs of {namespace}"
+                )))?;
+        }
+        wait::until(
+            "every DRMySQL of the sandbox deleted",
+            Duration::from_secs(60),
+            || async {
+                let mut left = Vec::new();
+                for namespace in &namespaces {
+                    let api: Api<DRMySQL> = Api::namespaced(self.host_client.clone(), namespace);
+                    let items = api
+                        .list(&ListParams::default())
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    left.extend(
+                        items
+                            .items
+                            .iter()
+                            .map(|item| format!("{namespace}/{}", item.name_any())),
+                    );
+                }
+                if left.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("{left:?} remain"))
+                }
+            },
+        )
+        .await
+    }
+
+    /// Removes what the sandbox registered in a real host API: its Nodes and
+    /// their Leases, the Kosmos Clusters, ClusterNodes and NodeConfigs of its
+    /// clusters, and the namespaces it created.
+    async fn remove_host_objects(&self, external: &ExternalHost) -> Result<(), SandboxError> {
+        let client = &self.host_client;
+        let params = DeleteParams::default();
+        let gone = |result: Result<_, kube::Error>, what: String| match result {
+            Ok(()) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(error) => Err(SandboxError::Kube {
+                what,
+                error: Box::new(error),
+            }),
+        };
+        let nodes: Api<Node> = Api::all(client.clone());
+        let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+        for name in &external.nodes {
+            gone(
+                nodes.delete(name, &params).await.map(|_| ()),
+                format!("deleting Node {name}"),
+            )?;
+            gone(
+                leases.delete(name, &params).await.map(|_| ()),
+                format!("deleting Lease {name}"),
+            )?;
+        }
+        let cluster_names: Vec<String> = std::iter::once(HOST_CLUSTER.to_owned())
+            .chain(self.members.iter().map(|member| member.name.clone()))
+            .collect();
+        let clusters: Api<Cluster> = Api::all(client.clone());
+        let cluster_nodes: Api<ClusterNode> = Api::all(client.clone());
+        let configs: Api<NodeConfig> = Api::all(client.clone());
+        for node in cluster_nodes
+            .list(&ListParams::default())
+            .await
+            .map_err(SandboxError::kube("listing ClusterNodes"))?
+            .items
+            .into_iter()
+            .filter(|node| cluster_names.contains(&node.spec.cluster_name))
+        {
+            let name = node.name_any();
+            gone(
+                cluster_nodes.delete(&name, &params).await.map(|_| ()),
+                format!("deleting ClusterNode {name}"),
+            )?;
+            gone(
+                configs.delete(&name, &params).await.map(|_| ()),
+                format!("deleting NodeConfig {name}"),
+            )?;
+        }
+        for name in &cluster_names {
+            gone(
+                clusters.delete(name, &params).await.map(|_| ()),
+                format!("deleting Cluster {name}"),
+            )?;
+        }
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let created: Vec<String> = lock(&external.namespaces).iter().cloned().collect();
+        for name in &created {
+            gone(
+                namespaces.delete(name, &params).await.map(|_| ()),
+                format!("deleting Namespace {name}"),
+            )?;
+        }
+        wait::until(
+            "the sandbox's namespaces deleted",
+            Duration::from_secs(120),
+            || async {
+                let mut left = Vec::new();
+                for name in &created {
+                    if namespaces
+                        .get_opt(name)
+                        .await
+                        .map_err(|error| error.to_string())?
+                        .is_some()
+                    {
+                        left.push(name.clone());
+                    }
+                }
+                if left.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("{left:?} remain"))
+                }
+            },
+        )
+        .await
+    }
+
     /// Stops everything in order and checks that nothing is left: components,
     /// then every node's Pods (processes and namespaces), the APIs and the
     /// network.
     pub async fn shutdown(mut self) -> Result<(), SandboxError> {
         let mut problems = Vec::new();
+        let external = self.external.take();
+        if let Some(external) = &external
+            && let Err(error) = self.remove_drmysqls(external).await
+        {
+            problems.push(error.to_string());
+        }
         for mut component in std::mem::take(&mut self.components) {
             component.stop();
         }
@@ -830,6 +1030,11 @@ impl Sandbox {
         }
         if let Some(server) = self.host_server.take() {
             server.shutdown();
+        }
+        if let Some(external) = &external
+            && let Err(error) = self.remove_host_objects(external).await
+        {
+            problems.push(error.to_string());
         }
         drop(self);
         if problems.is_empty() {
