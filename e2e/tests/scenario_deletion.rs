@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use drmysql_api::drmysql::DRMySQL;
-use drmysql_api::names::{self, condition};
+use drmysql_api::names;
 use drmysql_e2e::kubelet::process::is_alive;
 use drmysql_e2e::sandbox::wait;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
@@ -24,16 +24,7 @@ async fn deleting_removes_pods_and_services_and_keeps_the_claims() {
     let sandbox = support::start().await;
     let client = sandbox.host_client();
     let example = support::check(&sandbox, sandbox.example(NAMESPACE, NAME));
-    support::check(&sandbox, sandbox.apply_drmysql(&example).await);
-    support::wait_for(
-        &sandbox,
-        NAMESPACE,
-        NAME,
-        "Ready",
-        Duration::from_secs(90),
-        |drmysql| support::has(drmysql, condition::READY, "True"),
-    )
-    .await;
+    support::apply_and_wait_ready(&sandbox, &example).await;
     let running: Vec<(String, Vec<u32>)> = ["host-1", "kosmos-member-a"]
         .iter()
         .filter_map(|node| sandbox.node(node))

@@ -29,33 +29,11 @@ async fn a_lagging_replica_raises_the_alert_and_leaves_the_readers() {
     let sandbox = support::start().await;
     let mut example = support::check(&sandbox, sandbox.example(NAMESPACE, NAME));
     example["spec"]["lag"]["alertThresholdSeconds"] = serde_json::json!(THRESHOLD_SECONDS as i64);
-    support::check(&sandbox, sandbox.apply_drmysql(&example).await);
-    support::wait_for(
-        &sandbox,
-        NAMESPACE,
-        NAME,
-        "Ready",
-        Duration::from_secs(90),
-        |drmysql| support::has(drmysql, condition::READY, "True"),
-    )
-    .await;
+    support::apply_and_wait_ready(&sandbox, &example).await;
     let replica = format!("{NAME}-tencent");
     let replica_ip = support::check(&sandbox, sandbox.pod_ip(NAMESPACE, &replica).await);
     let readers = format!("{NAME}-replicas");
-    let serving = wait::until(
-        "the replica a ready reader endpoint",
-        Duration::from_secs(30),
-        || async {
-            let endpoints = support::endpoints(&sandbox, NAMESPACE, &readers).await;
-            if endpoints.get(&replica_ip) == Some(&true) {
-                Ok(())
-            } else {
-                Err(format!("{endpoints:?}"))
-            }
-        },
-    )
-    .await;
-    support::check(&sandbox, serving);
+    support::wait_endpoint(&sandbox, NAMESPACE, &readers, replica_ip, true).await;
 
     // Hold the replica's applier.
     let target = support::check(&sandbox, sandbox.sql_target(NAMESPACE, NAME, replica_ip).await);
@@ -104,20 +82,7 @@ async fn a_lagging_replica_raises_the_alert_and_leaves_the_readers() {
     )
     .await;
     println!("lag metric {:.1} s", support::check(&sandbox, lag));
-    let out = wait::until(
-        "the replica out of the ready readers",
-        Duration::from_secs(30),
-        || async {
-            let endpoints = support::endpoints(&sandbox, NAMESPACE, &readers).await;
-            if endpoints.get(&replica_ip) == Some(&true) {
-                Err(format!("{endpoints:?}"))
-            } else {
-                Ok(())
-            }
-        },
-    )
-    .await;
-    support::check(&sandbox, out);
+    support::wait_endpoint(&sandbox, NAMESPACE, &readers, replica_ip, false).await;
     let events = support::events(&sandbox, NAMESPACE, NAME).await;
     assert!(
         events.iter().any(|(reason, _)| reason == "LagHigh"),
@@ -138,20 +103,7 @@ async fn a_lagging_replica_raises_the_alert_and_leaves_the_readers() {
         },
     )
     .await;
-    let back = wait::until(
-        "the replica a ready reader again",
-        Duration::from_secs(30),
-        || async {
-            let endpoints = support::endpoints(&sandbox, NAMESPACE, &readers).await;
-            if endpoints.get(&replica_ip) == Some(&true) {
-                Ok(())
-            } else {
-                Err(format!("{endpoints:?}"))
-            }
-        },
-    )
-    .await;
-    support::check(&sandbox, back);
+    support::wait_endpoint(&sandbox, NAMESPACE, &readers, replica_ip, true).await;
     let events = support::events(&sandbox, NAMESPACE, NAME).await;
     assert!(
         events.iter().any(|(reason, _)| reason == "LagRecovered"),

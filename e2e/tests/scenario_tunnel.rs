@@ -22,16 +22,7 @@ const NAME: &str = "orders";
 async fn a_cut_tunnel_is_reported_and_recovers_by_itself() {
     let sandbox = support::start().await;
     let example = support::check(&sandbox, sandbox.example(NAMESPACE, NAME));
-    support::check(&sandbox, sandbox.apply_drmysql(&example).await);
-    support::wait_for(
-        &sandbox,
-        NAMESPACE,
-        NAME,
-        "Ready",
-        Duration::from_secs(90),
-        |drmysql| support::has(drmysql, condition::READY, "True"),
-    )
-    .await;
+    support::apply_and_wait_ready(&sandbox, &example).await;
     let replica = format!("{NAME}-tencent");
     let replica_ip = support::check(&sandbox, sandbox.pod_ip(NAMESPACE, &replica).await);
     support::write_and_replicate(&sandbox, NAMESPACE, NAME, replica_ip, 1).await;

@@ -19,8 +19,6 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::apiserver_support::basic_drmysql;
 
@@ -255,50 +253,7 @@ impl Drop for ControllerProcess {
     }
 }
 
-/// `GET path` on `address` over HTTP/1.1: the body of a 200, within 5 s.
-pub async fn http_get(address: SocketAddr, path: &str) -> Result<String, String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(address)
-            .await
-            .map_err(|error| format!("connect to {address}: {error}"))?;
-        stream
-            .write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes(),
-            )
-            .await
-            .map_err(|error| format!("GET {path} on {address}: {error}"))?;
-        let mut answer = String::new();
-        stream
-            .read_to_string(&mut answer)
-            .await
-            .map_err(|error| format!("reading {path} from {address}: {error}"))?;
-        Ok::<_, String>(answer)
-    };
-    let answer = tokio::time::timeout(Duration::from_secs(5), exchange)
-        .await
-        .map_err(|_| format!("GET {path} on {address} took more than 5 s"))??;
-    let (head, body) = answer
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{path} from {address}: no end of the HTTP header"))?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(format!(
-            "{path} from {address}: {}",
-            head.lines().next().unwrap_or_default()
-        ));
-    }
-    Ok(body.to_owned())
-}
-
-/// Prometheus text: every sample line as `series -> value` (`# ` lines skipped).
-pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
+pub use drmysql_e2e::sandbox::http::{get as http_get, parse_metrics};
 
 /// The value of the unlabelled series `name`.
 pub fn metric(metrics: &BTreeMap<String, f64>, name: &str) -> Option<f64> {

@@ -141,6 +141,42 @@ pub async fn endpoints(sandbox: &Sandbox, namespace: &str, service: &str) -> BTr
     check(sandbox, sandbox.endpoints(namespace, service).await)
 }
 
+/// Waits until `address` is (`ready`) or is not (`!ready`) a ready endpoint
+/// of Service `namespace/service`.
+pub async fn wait_endpoint(sandbox: &Sandbox, namespace: &str, service: &str, address: IpAddr, ready: bool) {
+    let what = if ready {
+        format!("{address} a ready endpoint of {service}")
+    } else {
+        format!("{address} out of the ready endpoints of {service}")
+    };
+    let result = wait::until(&what, Duration::from_secs(30), || async {
+        let endpoints = endpoints(sandbox, namespace, service).await;
+        if (endpoints.get(&address) == Some(&true)) == ready {
+            Ok(())
+        } else {
+            Err(format!("{endpoints:?}"))
+        }
+    })
+    .await;
+    check(sandbox, result);
+}
+
+/// Applies `example` and waits until the DRMySQL is Ready.
+pub async fn apply_and_wait_ready(sandbox: &Sandbox, example: &serde_json::Value) -> DRMySQL {
+    check(sandbox, sandbox.apply_drmysql(example).await);
+    let namespace = example["metadata"]["namespace"].as_str().unwrap_or("default");
+    let name = example["metadata"]["name"].as_str().unwrap_or_default();
+    wait_for(
+        sandbox,
+        namespace,
+        name,
+        "Ready",
+        Duration::from_secs(90),
+        |drmysql| has(drmysql, drmysql_api::names::condition::READY, "True"),
+    )
+    .await
+}
+
 /// The controller's metrics: series → value.
 pub async fn metrics(sandbox: &Sandbox) -> BTreeMap<String, f64> {
     let address = sandbox.controller_metrics_address();
