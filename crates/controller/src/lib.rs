@@ -13,6 +13,7 @@
 
 pub mod build;
 pub mod credentials;
+pub mod failover;
 pub mod labels;
 pub mod leader;
 pub mod metrics;
