@@ -80,10 +80,15 @@ pub mod condition {
     pub const FAILOVER_IN_PROGRESS: &str = "FailoverInProgress";
     /// A replica holds transactions the primary never had; it will not be promoted.
     pub const ERRANT_TRANSACTIONS: &str = "ErrantTransactions";
+    /// The failover decision does not consider the primary lost: False with
+    /// reason `PrimarySuspected` while the evidence is not yet conclusive, and
+    /// `PrimaryFailed` once the primary is declared failed.
+    pub const PRIMARY_AVAILABLE: &str = "PrimaryAvailable";
 
     /// Every condition type drmysql maintains, in the order it reports them.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 7] = [
         READY,
+        PRIMARY_AVAILABLE,
         TUNNEL_REACHABLE,
         REPLICATING,
         LAG_WITHIN_THRESHOLD,

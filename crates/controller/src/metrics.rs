@@ -46,6 +46,17 @@ pub struct TunnelLabels {
     pub to: String,
 }
 
+/// Labels of one failover decision kind of one DRMySQL.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// DRMySQL name.
+    pub name: String,
+    /// The decision's kind (`NoAction`, `Wait`, `AwaitApproval`, ...).
+    pub decision: String,
+}
+
 /// Labels of reconcile failures.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
@@ -66,6 +77,8 @@ pub struct ControllerMetrics {
     tunnel_rtt: Family<TunnelLabels, FloatGauge>,
     instance_up: Family<InstanceLabels, Gauge>,
     primary_writable: Family<ClusterLabels, Gauge>,
+    primary_failed: Family<ClusterLabels, Gauge>,
+    failover_decision: Family<DecisionLabels, Gauge>,
     /// Reconciles run.
     pub reconciles: Counter,
     /// Reconciles that failed, by error category.
@@ -88,6 +101,8 @@ impl Default for ControllerMetrics {
             tunnel_rtt: Family::default(),
             instance_up: Family::default(),
             primary_writable: Family::default(),
+            primary_failed: Family::default(),
+            failover_decision: Family::default(),
             reconciles: Counter::default(),
             failures: Family::default(),
             duration: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
@@ -144,6 +159,16 @@ impl ControllerMetrics {
             "primary_writable",
             "1 when the current primary accepts writes",
             self.primary_writable.clone(),
+        );
+        sub.register(
+            "primary_failed",
+            "1 when the failover decision declares the primary failed (reported only: nothing is promoted)",
+            self.primary_failed.clone(),
+        );
+        sub.register(
+            "failover_decision",
+            "1 for the failover decision of the last reconcile, 0 for every other kind",
+            self.failover_decision.clone(),
         );
         sub.register("reconciles", "Reconciles run", self.reconciles.clone());
         sub.register(
@@ -223,6 +248,26 @@ impl ControllerMetrics {
         }
     }
 
+    /// Records one reconcile's failover decision.
+    pub fn record_failover(&self, namespace: &str, name: &str, decision: &str, primary_failed: bool) {
+        let cluster = ClusterLabels {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        self.primary_failed
+            .get_or_create(&cluster)
+            .set(i64::from(primary_failed));
+        for kind in crate::failover::report::DECISION_KINDS {
+            self.failover_decision
+                .get_or_create(&DecisionLabels {
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                    decision: kind.to_owned(),
+                })
+                .set(i64::from(kind == decision));
+        }
+    }
+
     /// Forgets every series of a deleted DRMySQL.
     pub fn forget(&self, namespace: &str, name: &str, status: &DRMySQLStatus) {
         let cluster = ClusterLabels {
@@ -232,6 +277,14 @@ impl ControllerMetrics {
         self.lag_threshold.remove(&cluster);
         self.heartbeat_age.remove(&cluster);
         self.primary_writable.remove(&cluster);
+        self.primary_failed.remove(&cluster);
+        for kind in crate::failover::report::DECISION_KINDS {
+            self.failover_decision.remove(&DecisionLabels {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                decision: kind.to_owned(),
+            });
+        }
         for instance in &status.instances {
             let labels = InstanceLabels {
                 namespace: namespace.to_owned(),
@@ -329,8 +382,18 @@ mod tests {
         assert!(!text.contains(
             r#"drmysql_replication_lag_seconds{namespace="shop",name="orders",instance="orders-0"}"#
         ));
+        metrics.record_failover("shop", "orders", "AwaitApproval", true);
+        let text = encode(&registry);
+        for expected in [
+            r#"drmysql_primary_failed{namespace="shop",name="orders"} 1"#,
+            r#"drmysql_failover_decision{namespace="shop",name="orders",decision="AwaitApproval"} 1"#,
+            r#"drmysql_failover_decision{namespace="shop",name="orders",decision="NoAction"} 0"#,
+        ] {
+            assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
         metrics.forget("shop", "orders", &status());
         let text = encode(&registry);
         assert!(!text.contains("orders-1"), "{text}");
+        assert!(!text.contains(r#"name="orders""#), "{text}");
     }
 }

@@ -16,6 +16,7 @@ use drmysql_api::names::condition;
 use drmysql_mysql::{InstanceStatus, Lag};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use crate::failover;
 use crate::validate::Problem;
 use crate::wiring::Finding;
 
@@ -52,6 +53,9 @@ pub struct Observation {
     pub problems: Vec<Problem>,
     /// Wiring's findings.
     pub findings: Vec<Finding>,
+    /// The failover decision of this reconcile; `None` when it did not run (an
+    /// invalid spec): the previous `PrimaryAvailable` and memory are kept.
+    pub failover: Option<failover::report::Outcome>,
 }
 
 /// An Event to publish for a condition transition.
@@ -208,6 +212,32 @@ pub fn compute(drmysql: &DRMySQL, observation: &Observation, now: DateTime<Utc>)
             .unwrap_or_else(|| "no failover or switchover is running".to_owned()),
     );
 
+    // PrimaryAvailable: the failover decision, reported.
+    match &observation.failover {
+        Some(outcome) => {
+            let (available, reason, message) = outcome.condition();
+            set(condition::PRIMARY_AVAILABLE, available, reason, message);
+        }
+        None => match previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == condition::PRIMARY_AVAILABLE)
+        {
+            Some(kept) => set(
+                condition::PRIMARY_AVAILABLE,
+                kept.status == "True",
+                &kept.reason.clone(),
+                kept.message.clone(),
+            ),
+            None => set(
+                condition::PRIMARY_AVAILABLE,
+                false,
+                failover::report::REASON_UNOBSERVED,
+                "the failover decision has not run yet".to_owned(),
+            ),
+        },
+    }
+
     // ErrantTransactions.
     let errant: Vec<String> = observation
         .findings
@@ -307,6 +337,10 @@ pub fn compute(drmysql: &DRMySQL, observation: &Observation, now: DateTime<Utc>)
         conditions,
         failover: previous.failover,
         history: previous.history,
+        failover_memory: match &observation.failover {
+            Some(outcome) => failover::persist::to_status(&outcome.memory),
+            None => previous.failover_memory,
+        },
         observed_generation: generation,
     }
 }

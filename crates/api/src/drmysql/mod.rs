@@ -23,8 +23,9 @@ pub use replication::{
 };
 pub use service::{ExternalTrafficPolicy, ReaderServiceSpec, ServiceSpec, ServiceType};
 pub use status::{
-    DRMySQLStatus, FailoverProgress, FailoverRecord, HISTORY_LIMIT, InstanceRole, InstanceStatus, Phase,
-    ThreadState, TransitionKind, TransitionOutcome, TransitionStep, TunnelState, TunnelStatus,
+    DRMySQLStatus, FailoverApproval, FailoverMemory, FailoverProgress, FailoverRecord, FailoverSuspicion,
+    GtidNotation, HISTORY_LIMIT, InstanceRole, InstanceStatus, Phase, PrimaryGtids, ThreadState,
+    TransitionKind, TransitionOutcome, TransitionStep, TunnelState, TunnelStatus, VantageKind,
 };
 pub use storage::StorageSpec;
 

@@ -50,7 +50,7 @@ pub struct DRMySQLStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tunnel: Vec<TunnelStatus>,
 
-    /// Ready, TunnelReachable, Replicating, LagWithinThreshold, FailoverInProgress
+    /// Ready, PrimaryAvailable, TunnelReachable, Replicating, LagWithinThreshold, FailoverInProgress
     /// and ErrantTransactions, following the Kubernetes API conventions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
@@ -63,6 +63,12 @@ pub struct DRMySQLStatus {
     /// Finished failovers and switchovers, newest last, at most 16.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<FailoverRecord>,
+
+    /// What the failover decision remembers between reconciles, so that a
+    /// restarted controller neither forgets a suspicion in progress nor the
+    /// primary's last known GTIDs. Written by the controller; not for editing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_memory: Option<FailoverMemory>,
 
     /// The `metadata.generation` this status was computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -277,4 +283,90 @@ pub struct FailoverRecord {
     /// data loss), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost_gtids: Option<String>,
+}
+
+/// The failover decision's memory, kept in the status so that it survives a
+/// controller restart. Mirrors `drmysql_controller::failover::Memory`.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverMemory {
+    /// The primary this memory is about; a different primary starts afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    /// Vantage points that have seen the primary failing on every look since
+    /// `since`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suspicions: Vec<FailoverSuspicion>,
+    /// The newest GTID set read from the primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_gtids: Option<PrimaryGtids>,
+    /// The newest heartbeat known to have been written by the primary, on its
+    /// clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_heartbeat: Option<DateTime<Utc>>,
+    /// A failover a person asked for, kept until it can act.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<FailoverApproval>,
+}
+
+/// Where readings about the primary are taken from.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VantageKind {
+    /// The host cluster: the controller's check, the primary Pod and its Node.
+    Host,
+    /// One replica: its sidecar's probe and its replication IO thread.
+    Replica,
+}
+
+/// Since when one vantage point has seen the primary failing.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverSuspicion {
+    /// Host or Replica.
+    pub vantage: VantageKind,
+    /// The replica, for a `Replica` vantage point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The earliest failing reading of this uninterrupted run.
+    pub since: DateTime<Utc>,
+}
+
+/// How GTIDs are written.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GtidNotation {
+    /// MySQL `uuid[:tag]:interval` sets.
+    MySql,
+    /// MariaDB `domain-server-sequence` lists.
+    MariaDb,
+}
+
+/// The primary's GTIDs as last read.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrimaryGtids {
+    /// Notation.
+    pub notation: GtidNotation,
+    /// `gtid_executed` (MySQL) or `gtid_binlog_state` (MariaDB).
+    pub gtids: String,
+    /// The primary's `server_uuid` (MySQL): the origin of its own transactions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_uuid: Option<String>,
+    /// The primary's `server_id` (MariaDB): the origin of its own transactions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<u32>,
+    /// When they were read.
+    pub observed_at: DateTime<Utc>,
+}
+
+/// A person's `kubectl drmysql failover --to X [--force]`.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverApproval {
+    /// The instance to promote.
+    pub to: String,
+    /// Whether the data-loss guards are bypassed.
+    #[serde(default)]
+    pub force: bool,
+    /// When the controller first saw the request.
+    pub requested_at: DateTime<Utc>,
 }

@@ -24,6 +24,10 @@
 //! - [`candidate`]: which replicas may be promoted and which one is the most
 //!   advanced.
 //! - [`decide`](mod@decide): the rules, in [`decide()`]; [`decision`]: its result.
+//! - [`view`]: the reconcile's observations mapped to [`Observations`];
+//!   [`persist`]: the memory as `status.failoverMemory`; [`report`]: the
+//!   decision as the `PrimaryAvailable` condition and its Events (this version
+//!   reports the decision and executes nothing).
 //!
 //! The rules, their defaults and the guarantees per replication mode are in
 //! `docs/failover.md`.
@@ -45,7 +49,10 @@ pub mod evidence;
 pub mod gtids;
 pub mod memory;
 pub mod observations;
+pub mod persist;
+pub mod report;
 pub mod spec;
+pub mod view;
 
 #[cfg(test)]
 mod proptests;

@@ -24,6 +24,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 
 use crate::build::{BuildContext, build};
+use crate::failover;
 use crate::metrics::{ControllerMetrics, ErrorLabels};
 use crate::status::{EventSpec, Observation, compute, transitions};
 use crate::validate::validate;
@@ -189,19 +190,40 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
     }
 
     let credentials = fetched.dereferenced.credentials.clone().unwrap_or_default();
-    let observed = observe::observe(
+    let observed_at = Utc::now();
+    let mut observed = observe::observe(
         drmysql,
         &fetched.pods,
         &credentials,
         &token,
         context.config.observe,
-        Utc::now(),
+        observed_at,
     )
     .await;
-    let status = compute(drmysql, &observed.observation, Utc::now());
     let previous = drmysql.status.clone().unwrap_or_default();
+    let outcome = decide_failover(drmysql, &observed, &fetched, &previous, observed_at);
+    observed.observation.failover = Some(outcome.clone());
+    let status = compute(drmysql, &observed.observation, Utc::now());
     for event in transitions(&previous.conditions, &status.conditions) {
         publish(context, drmysql, &event).await;
+    }
+    let find = |conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
+        conditions
+            .iter()
+            .find(|c| c.type_ == names::condition::PRIMARY_AVAILABLE)
+            .cloned()
+    };
+    if let Some(now_available) = find(&status.conditions) {
+        for event in outcome.events(find(&previous.conditions).as_ref(), &now_available) {
+            publish(context, drmysql, &event).await;
+        }
+    }
+    if !matches!(outcome.decision, failover::Decision::NoAction { .. }) {
+        tracing::debug!(
+            decision = outcome.decision.kind(),
+            reason = outcome.decision.reason(),
+            "failover decision (reported, not executed)"
+        );
     }
     context.metrics.record(
         &drmysql.namespace().unwrap_or_default(),
@@ -210,13 +232,60 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
         drmysql.spec.lag.alert_threshold_seconds,
         observed.heartbeat_age,
     );
+    context.metrics.record_failover(
+        &drmysql.namespace().unwrap_or_default(),
+        &drmysql.name_any(),
+        outcome.decision.kind(),
+        outcome.primary_failed(),
+    );
     write_status(client, drmysql, &status).await?;
     let settling = !applied.changed.is_empty() || !observed.plan.actions.is_empty();
-    Ok(Action::requeue(if settling {
+    // While the primary is suspected or failed, look again soon: the detection
+    // window must be measured, and a recovery reported, without waiting for
+    // the resync.
+    let watching = !outcome.condition().0;
+    Ok(Action::requeue(if settling || watching {
         Duration::from_secs(2)
     } else {
         context.config.resync
     }))
+}
+
+/// Runs the failover decision on what observe saw (report-only: its outcome
+/// is published, never executed).
+fn decide_failover(
+    drmysql: &DRMySQL,
+    observed: &observe::Observed,
+    fetched: &dereference::Fetched,
+    previous: &DRMySQLStatus,
+    now: chrono::DateTime<Utc>,
+) -> failover::report::Outcome {
+    let spec = failover::DecisionSpec::from_drmysql(drmysql);
+    let primary = observe::current_primary(drmysql);
+    let remembered = failover::persist::from_status(previous.failover_memory.as_ref());
+    let inputs = failover::view::Inputs {
+        primary: &primary,
+        instances: &observed.observation.instances,
+        tunnel: &observed.observation.tunnel,
+        heartbeat: failover::view::PrimaryHeartbeat {
+            newest: observed.primary_heartbeat,
+            age: observed.heartbeat_age,
+        },
+        pods: &fetched.pods,
+        nodes: &fetched.dereferenced.nodes,
+        previous,
+        remembered_flavor: remembered.primary_gtids.as_ref().map(|gtids| gtids.flavor),
+        now,
+    };
+    let observations = failover::view::observations(&inputs, &spec);
+    let transitions = failover::Transitions::from_status(Some(previous));
+    failover::report::run(
+        previous.failover_memory.as_ref(),
+        &observations,
+        &spec,
+        &transitions,
+        now,
+    )
 }
 
 async fn write_status(client: &kube::Client, drmysql: &DRMySQL, status: &DRMySQLStatus) -> Result<(), Error> {

@@ -33,6 +33,9 @@ pub struct Observed {
     pub observation: Observation,
     /// Age of the primary's newest heartbeat, on its own clock.
     pub heartbeat_age: Option<Duration>,
+    /// The primary's newest heartbeat, on its own clock (for the failover
+    /// decision's heartbeat gap).
+    pub primary_heartbeat: Option<DateTime<Utc>>,
     /// The wiring plan that was carried out.
     pub plan: Plan,
 }
@@ -127,8 +130,10 @@ pub async fn observe(
 
     let mut lags = BTreeMap::new();
     let mut heartbeat_age = None;
+    let mut primary_heartbeat = None;
     if let Some(mut primary_server) = servers.remove(&primary) {
         if let Ok(sample) = primary_server.primary_heartbeat_sample().await {
+            primary_heartbeat = sample.heartbeat;
             heartbeat_age = sample
                 .heartbeat
                 .and_then(|beat| (sample.now - beat).to_std().ok());
@@ -194,8 +199,10 @@ pub async fn observe(
             tunnel,
             problems: Vec::new(),
             findings: wiring.findings.clone(),
+            failover: None,
         },
         heartbeat_age,
+        primary_heartbeat,
         plan: wiring,
     }
 }

@@ -51,6 +51,38 @@ fn server(writable: bool, replicating: bool) -> InstanceStatus {
 }
 
 fn observation(lag_seconds: f64, replicating: bool, tunnel_ok: bool) -> Observation {
+    with_failover(bare_observation(lag_seconds, replicating, tunnel_ok))
+}
+
+/// `observation` with the failover decision run on it, as the reconcile does.
+fn with_failover(mut observation: Observation) -> Observation {
+    let drmysql = drmysql();
+    let spec = failover::DecisionSpec::from_drmysql(&drmysql);
+    let previous = DRMySQLStatus::default();
+    let (pods, nodes) = (Default::default(), Default::default());
+    let inputs = failover::view::Inputs {
+        primary: "orders-0",
+        instances: &observation.instances,
+        tunnel: &observation.tunnel,
+        heartbeat: failover::view::PrimaryHeartbeat::default(),
+        pods: &pods,
+        nodes: &nodes,
+        previous: &previous,
+        remembered_flavor: None,
+        now: at(0),
+    };
+    let observations = failover::view::observations(&inputs, &spec);
+    observation.failover = Some(failover::report::run(
+        None,
+        &observations,
+        &spec,
+        &failover::Transitions::default(),
+        at(0),
+    ));
+    observation
+}
+
+fn bare_observation(lag_seconds: f64, replicating: bool, tunnel_ok: bool) -> Observation {
     Observation {
         instances: vec![
             InstanceObservation {
@@ -85,6 +117,7 @@ fn observation(lag_seconds: f64, replicating: bool, tunnel_ok: bool) -> Observat
         }],
         problems: Vec::new(),
         findings: Vec::new(),
+        failover: None,
     }
 }
 
