@@ -11,13 +11,19 @@
 //! target ports are resolved per Pod from its container ports. A Service
 //! without matching Pods keeps one empty slice. Core/v1 Endpoints objects are
 //! not maintained.
+//!
+//! As the real controller, it syncs only the Services a change concerns: a
+//! Service written, a Pod written in its namespace (its selector may match the
+//! old labels or the new), or one of its slices written.
 
+use super::controllers::Pending;
 use super::fields::{self, Writer};
 use super::meta;
 use super::registry::StorageKey;
-use super::store::Store;
+use super::store::{Change, Store};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
 const CONTROLLER: &str = "endpointslice-controller.k8s.io";
@@ -25,6 +31,14 @@ const SERVICE_NAME: &str = "kubernetes.io/service-name";
 
 fn slices_key() -> StorageKey {
     StorageKey::new("discovery.k8s.io", "endpointslices")
+}
+
+fn services_key() -> StorageKey {
+    StorageKey::new("", "services")
+}
+
+fn pods_key() -> StorageKey {
+    StorageKey::new("", "pods")
 }
 
 /// One slice's worth of endpoints: (address type, ports as JSON text) → (ports, endpoints).
@@ -178,13 +192,57 @@ fn record(old: Option<&Value>, new: &mut Value) {
     fields::write(new, &entries);
 }
 
-/// Brings every Service's slices up to date; whether anything was written.
-pub(crate) fn reconcile(store: &mut Store) -> bool {
-    let services: Vec<Value> = store
-        .list(&StorageKey::new("", "services"), None)
-        .filter(|s| !meta::is_deleting(s))
-        .cloned()
-        .collect();
+/// The Services, as `(namespace, name)`, whose slices `changes` may have
+/// made stale.
+pub(crate) fn concerned(store: &Store, changes: &[Arc<Change>]) -> BTreeSet<(String, String)> {
+    let mut services = BTreeSet::new();
+    let mut pod_namespaces = BTreeSet::new();
+    for change in changes {
+        let namespace = meta::namespace(&change.object);
+        if change.storage == services_key() {
+            services.insert((namespace.to_owned(), meta::name(&change.object).to_owned()));
+        } else if change.storage == pods_key() {
+            pod_namespaces.insert(namespace.to_owned());
+        } else if change.storage == slices_key() {
+            for slice in std::iter::once(&change.object).chain(change.previous.as_ref()) {
+                if let Some(service) = meta::labels(slice).remove(SERVICE_NAME) {
+                    services.insert((namespace.to_owned(), service));
+                }
+            }
+        }
+    }
+    if !pod_namespaces.is_empty() {
+        services.extend(
+            store
+                .list(&services_key(), None)
+                .filter(|service| pod_namespaces.contains(meta::namespace(service)))
+                .map(|service| {
+                    (
+                        meta::namespace(service).to_owned(),
+                        meta::name(service).to_owned(),
+                    )
+                }),
+        );
+    }
+    services
+}
+
+/// Brings the slices of every Service `work` concerns up to date; whether
+/// anything was written.
+pub(crate) fn reconcile(store: &mut Store, work: &Pending) -> bool {
+    let services: Vec<Value> = match work {
+        Pending::Everything => store
+            .list(&services_key(), None)
+            .filter(|s| !meta::is_deleting(s))
+            .cloned()
+            .collect(),
+        Pending::Changes(changes) => concerned(store, changes)
+            .into_iter()
+            .filter_map(|(namespace, name)| store.get(&services_key(), &namespace, &name))
+            .filter(|s| !meta::is_deleting(s))
+            .cloned()
+            .collect(),
+    };
     let mut changed = false;
     for service in &services {
         match reconcile_service(store, service) {
@@ -219,10 +277,7 @@ fn reconcile_service(store: &mut Store, service: &Value) -> Result<bool, String>
         }
         return Ok(changed);
     }
-    let pods: Vec<Value> = store
-        .list(&StorageKey::new("", "pods"), Some(&namespace))
-        .cloned()
-        .collect();
+    let pods: Vec<Value> = store.list(&pods_key(), Some(&namespace)).cloned().collect();
     let pod_refs: Vec<&Value> = pods.iter().collect();
     let groups = desired_groups(service, &pod_refs);
     let mut unused: Vec<Value> = existing;
@@ -343,8 +398,11 @@ mod tests {
             &StorageKey::new("", "pods"),
             pod("a", "primary", Some("10.0.0.1"), false),
         );
-        assert!(reconcile(&mut store));
-        assert!(!reconcile(&mut store), "a second pass has nothing to do");
+        assert!(reconcile(&mut store, &Pending::Everything));
+        assert!(
+            !reconcile(&mut store, &Pending::Everything),
+            "a second pass has nothing to do"
+        );
         let slice = store
             .list(&slices_key(), Some("default"))
             .next()
@@ -356,7 +414,7 @@ mod tests {
             &StorageKey::new("", "pods"),
             pod("a", "primary", Some("10.0.0.1"), true),
         );
-        assert!(reconcile(&mut store));
+        assert!(reconcile(&mut store, &Pending::Everything));
         let slice = store.list(&slices_key(), Some("default")).next().expect("slice");
         assert_eq!(slice["endpoints"][0]["conditions"]["ready"], true);
         assert_eq!(slice["metadata"]["labels"][SERVICE_NAME], "orders-primary");
