@@ -216,6 +216,7 @@ async fn run(
                 tunnel_timeout: Duration::from_millis(500),
             },
             resync: Duration::from_secs(10),
+            concurrency: 4,
         },
         metrics: Arc::new(ControllerMetrics::default()),
     });

@@ -31,6 +31,10 @@ pub struct ControllerArgs {
     /// Seconds between two observations of a settled DRMySQL.
     #[arg(long, env = "DRMYSQL_RESYNC_SECONDS", default_value_t = 10)]
     resync_seconds: u64,
+    /// How many DRMySQLs are reconciled at once; the rest wait their turn.
+    /// Bounds memory and API connections whatever the number of DRMySQLs.
+    #[arg(long, env = "DRMYSQL_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
     /// Reconcile only while holding the leader Lease, so that several replicas are
     /// safe. `--leader-election=false` for a single replica.
     #[arg(long, env = "DRMYSQL_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
@@ -82,6 +86,7 @@ pub async fn run(args: &ControllerArgs) -> anyhow::Result<()> {
             tunnel_timeout: Duration::from_millis(args.tunnel_timeout_ms),
         },
         resync: Duration::from_secs(args.resync_seconds.max(1)),
+        concurrency: args.concurrency,
     };
     let leader_election = args.leader_election();
     tracing::info!(?config, ?leader_election, metrics = %args.metrics_address, "starting controller");

@@ -81,6 +81,11 @@ pub struct ControllerConfig {
     pub observe: observe::ObserveConfig,
     /// Requeue of a healthy, settled DRMySQL.
     pub resync: Duration,
+    /// How many DRMySQLs are reconciled at once (at least 1). Every reconcile
+    /// in flight holds its fetched and built objects and an API connection,
+    /// so this bounds the controller's memory whatever the number of
+    /// DRMySQLs; the others wait their turn.
+    pub concurrency: u16,
 }
 
 /// What every reconcile shares.
