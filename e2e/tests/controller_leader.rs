@@ -206,6 +206,20 @@ async fn one_replica_leads_and_a_follower_takes_over_after_sigterm_and_sigkill()
         "the Lease names the replica whose gauge is 1"
     );
 
+    // Over more than a lease duration the leader renews and keeps the Lease,
+    // and the follower never leads.
+    let steady_until = Instant::now() + Duration::from_secs(LEASE_SECONDS + 1);
+    while Instant::now() < steady_until {
+        let now = states(&mut [&mut leader, &mut follower]).await;
+        assert_eq!(
+            (now[0].0, now[1].0),
+            (1.0, 0.0),
+            "{} keeps leading while it renews",
+            leader.name
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
     // One DRMySQL, reconciled by the leader only.
     drmysqls
         .create(
