@@ -55,7 +55,7 @@ use self::mysql::{SqlTarget, run_sql};
 use self::process::{Component, ProcessSpec};
 use self::uplink::Uplink;
 use crate::apiserver::{ApiServer, ApiServerHandle, Config};
-use crate::kubelet::{RuntimeConfig, drmysql_binary};
+use crate::kubelet::{RuntimeConfig, drmysql_binary_rebuilt};
 use crate::node::{NodeSpec, SchedulerOptions, SimulatedNode, run_scheduler};
 use crate::topology::{NodeNet, Topology};
 
@@ -294,7 +294,7 @@ impl Sandbox {
     /// networks are joined.
     pub async fn start(config: SandboxConfig) -> Result<Self, SandboxError> {
         preflight::check()?;
-        let binary = drmysql_binary().map_err(SandboxError::part("the drmysql binary"))?;
+        let binary = drmysql_binary_rebuilt().map_err(SandboxError::part("the drmysql binary"))?;
         let work_dir = match &config.work_dir {
             Some(path) => {
                 std::fs::create_dir_all(path).map_err(|error| SandboxError::Io {
