@@ -97,6 +97,17 @@ impl Outcome {
         self.health.is_failed()
     }
 
+    /// Whether the primary is suspected or declared failed: then the
+    /// detection window must be measured, and a recovery reported, sooner
+    /// than the resync. A primary not observed at all (its Pod has no IP
+    /// yet) is not watched closely: nothing is being timed.
+    pub fn needs_close_watch(&self) -> bool {
+        matches!(
+            self.health,
+            PrimaryHealth::Suspected { .. } | PrimaryHealth::Failed { .. }
+        )
+    }
+
     /// `PrimaryAvailable`: status, reason and message.
     pub fn condition(&self) -> (bool, &'static str, String) {
         let reason = self.message();

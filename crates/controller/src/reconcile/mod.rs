@@ -248,7 +248,7 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
     // While the primary is suspected or failed, look again soon: the detection
     // window must be measured, and a recovery reported, without waiting for
     // the resync.
-    let watching = !outcome.condition().0;
+    let watching = outcome.needs_close_watch();
     Ok(Action::requeue(if settling || watching {
         Duration::from_secs(2)
     } else {

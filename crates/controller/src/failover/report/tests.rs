@@ -150,10 +150,16 @@ fn a_killed_primary_under_manual_policy_is_failed_at_once_and_awaits_approval() 
     assert!(alive.events.is_empty(), "a healthy first look raises nothing");
     assert_eq!(alive.outcome.decision.kind(), "NoAction");
 
+    assert!(!alive.outcome.needs_close_watch());
+
     let killed = reconciles.at(1, Primary::Killed);
     assert!(
         killed.outcome.primary_failed(),
         "two hard vantage points act at once"
+    );
+    assert!(
+        killed.outcome.needs_close_watch(),
+        "a failed primary is watched closely"
     );
     assert_eq!(
         (killed.condition.status.as_str(), killed.condition.reason.as_str()),
@@ -324,4 +330,8 @@ fn nothing_observed_is_reported_as_unobserved() {
     let (available, reason, _) = outcome.condition();
     assert_eq!((available, reason), (false, REASON_UNOBSERVED));
     assert!(!outcome.primary_failed());
+    assert!(
+        !outcome.needs_close_watch(),
+        "nothing is being timed: the normal resync is enough"
+    );
 }
