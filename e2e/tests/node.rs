@@ -747,20 +747,24 @@ async fn a_node_takes_its_node_object_over_and_pauses_its_heartbeats() {
         renewal().await.filter(|time| *time > paused_at)
     })
     .await;
+    // The Event follows the status write and the Lease renewal, so wait
+    // for it rather than reading once.
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    let reasons: Vec<String> = events
-        .list(&ListParams::default().fields(&format!("involvedObject.name={NODE}")))
-        .await
-        .expect("node Events")
-        .items
-        .into_iter()
-        .filter_map(|event| event.reason)
-        .collect();
-    for reason in ["Starting", "NodeNotReady", "NodeReady"] {
-        assert!(
-            reasons.iter().any(|seen| seen == reason),
-            "{reason} in {reasons:?}"
-        );
-    }
+    let wanted = ["Starting", "NodeNotReady", "NodeReady"];
+    eventually("the node's Events", Duration::from_secs(5), || async {
+        let reasons: Vec<String> = events
+            .list(&ListParams::default().fields(&format!("involvedObject.name={NODE}")))
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .filter_map(|event| event.reason)
+            .collect();
+        wanted
+            .iter()
+            .all(|reason| reasons.iter().any(|seen| seen == reason))
+            .then_some(())
+    })
+    .await;
     node.shutdown().await.expect("the node stops cleanly");
 }
