@@ -30,6 +30,38 @@ pub const LABEL_ROLE: &str = "drmysql.io/role";
 pub const ROLE_PRIMARY: &str = "primary";
 /// Value of [`LABEL_ROLE`] on a replica that serves reads.
 pub const ROLE_REPLICA: &str = "replica";
+/// Value of [`LABEL_ROLE`] on a former primary that was fenced (read-only, out
+/// of every Service) and is not yet checked and re-attached as a replica.
+pub const ROLE_FENCED: &str = "fenced";
+/// Value of [`LABEL_ROLE`] on an instance kept out of every Service because it
+/// cannot rejoin safely (errant transactions) until it is rebuilt.
+pub const ROLE_QUARANTINED: &str = "quarantined";
+
+/// Annotations a person, or `kubectl drmysql`, puts on a DRMySQL to ask the
+/// controller to act. The controller removes each one once it has answered,
+/// and records the answer in `status.lastRequest`; so a request is carried
+/// out at most once, and the plugin knows when to read the answer.
+pub mod request {
+    /// A planned, zero-loss switchover: the value names the instance to
+    /// promote, or is empty to let drmysql choose.
+    pub const SWITCHOVER_TO: &str = "drmysql.io/switchover-to";
+    /// A failover to the named instance. It acts once the primary is declared
+    /// failed (with policy Manual it is the approval), and is refused while
+    /// the primary is seen alive.
+    pub const FAILOVER_TO: &str = "drmysql.io/failover-to";
+    /// `"true"` with [`FAILOVER_TO`]: bypass the data-loss guards (lag, the
+    /// most-advanced rule); recorded in `status.history`. Never bypasses the
+    /// errant-transaction check.
+    pub const FAILOVER_FORCE: &str = "drmysql.io/failover-force";
+    /// Re-initialise the named instance from the primary (its Pod and volume
+    /// are re-created empty and it replicates from scratch); the way out of
+    /// quarantine.
+    pub const REBUILD: &str = "drmysql.io/rebuild";
+    /// Run the tunnel probes now; any value (the plugin writes the time).
+    pub const CHECK_TUNNEL: &str = "drmysql.io/check-tunnel";
+    /// Every request annotation.
+    pub const ALL: [&str; 5] = [SWITCHOVER_TO, FAILOVER_TO, FAILOVER_FORCE, REBUILD, CHECK_TUNNEL];
+}
 
 /// Label Kosmos clustertree puts on its virtual nodes (value `"true"`).
 pub const KOSMOS_NODE_LABEL: &str = "kosmos.io/node";

@@ -64,6 +64,11 @@ pub struct DRMySQLStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<FailoverRecord>,
 
+    /// The controller's answer to the newest request annotation
+    /// (`drmysql.io/switchover-to`, `failover-to`, `rebuild`, `check-tunnel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request: Option<RequestRecord>,
+
     /// What the failover decision remembers between reconciles, so that a
     /// restarted controller neither forgets a suspicion in progress nor the
     /// primary's last known GTIDs. Written by the controller; not for editing.
@@ -245,6 +250,68 @@ pub struct FailoverProgress {
     /// Whether the RPO guard was overridden.
     #[serde(default)]
     pub forced: bool,
+    /// When the old primary was read back as read-only; absent when it could
+    /// not be reached (a lost site), which the role label covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fenced_at: Option<DateTime<Utc>>,
+    /// When the target was read back as writable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<DateTime<Utc>>,
+    /// The old primary's last known executed GTIDs when the transition started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_primary_gtids: Option<String>,
+    /// The target's executed GTIDs when it became writable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_gtids: Option<String>,
+    /// The target's last measured lag when the transition started: the RPO
+    /// estimate of an Async failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_at_start_seconds: Option<f64>,
+}
+
+/// What a request annotation asked for.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// `drmysql.io/switchover-to`.
+    Switchover,
+    /// `drmysql.io/failover-to`.
+    Failover,
+    /// `drmysql.io/rebuild`.
+    Rebuild,
+    /// `drmysql.io/check-tunnel`.
+    CheckTunnel,
+}
+
+/// How the controller answered a request.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// A switchover or failover was started; `status.failover`, then
+    /// `status.history`, follow it.
+    Started,
+    /// Carried out at once (a rebuild begun, a tunnel check run).
+    Done,
+    /// Refused; the message says why and what to fix.
+    Refused,
+}
+
+/// The controller's answer to a request annotation.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRecord {
+    /// What was asked.
+    pub kind: RequestKind,
+    /// The instance named, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Whether `drmysql.io/failover-force` was set.
+    #[serde(default)]
+    pub forced: bool,
+    /// The answer.
+    pub outcome: RequestOutcome,
+    /// Why, for people.
+    pub message: String,
+    /// When the controller answered.
+    pub answered_at: DateTime<Utc>,
 }
 
 /// Outcome of a finished failover or switchover.
@@ -283,6 +350,19 @@ pub struct FailoverRecord {
     /// data loss), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost_gtids: Option<String>,
+    /// Whether the data-loss guards were bypassed (`--force`).
+    #[serde(default)]
+    pub forced: bool,
+    /// Seconds from start to finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    /// The new primary's executed GTIDs when it became writable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_gtids: Option<String>,
+    /// The RPO estimate: the promoted replica's last measured lag when the
+    /// primary was lost (zero for a switchover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_seconds: Option<f64>,
 }
 
 /// The failover decision's memory, kept in the status so that it survives a
