@@ -377,6 +377,7 @@ fn expected_counts(stored: &[DRMySQL]) -> BTreeMap<&'static str, usize> {
             &BuildContext {
                 sidecar_image: SIDECAR_IMAGE.to_owned(),
                 current_primary: current_primary(object),
+                roles: Default::default(),
             },
         );
         *counts.entry("ConfigMaps").or_default() += desired.config_maps.len();

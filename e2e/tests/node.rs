@@ -185,6 +185,7 @@ async fn apply_drmysql(client: &kube::Client) -> Vec<Pod> {
         &BuildContext {
             sidecar_image: "drmysql:e2e".to_owned(),
             current_primary: "orders-a".to_owned(),
+            roles: Default::default(),
         },
     );
     let credential_values = credentials::REQUIRED_KEYS

@@ -9,7 +9,11 @@
 //! - [`credentials`] generates and checks passwords;
 //! - [`labels`] holds the labels and selectors every object carries;
 //! - [`leader`] holds the Lease that lets only one controller replica act;
-//! - [`sidecar`] is the process beside every mysqld (`drmysql sidecar`).
+//! - [`sidecar`] is the process beside every mysqld (`drmysql sidecar`);
+//! - [`failover`] (pure) decides whether the primary is lost and what to do;
+//!   [`transition`] carries a failover or switchover out step by step;
+//! - [`roles`] (pure) gives each instance its role label, and [`requests`]
+//!   (pure) reads a person's request annotations and answers them.
 
 pub mod build;
 pub mod credentials;
@@ -18,9 +22,12 @@ pub mod labels;
 pub mod leader;
 pub mod metrics;
 pub mod reconcile;
+pub mod requests;
+pub mod roles;
 pub mod runner;
 pub mod sidecar;
 pub mod status;
+pub mod transition;
 pub mod tunnel;
 pub mod validate;
 pub mod wiring;

@@ -57,6 +57,26 @@ pub struct DecisionLabels {
     pub decision: String,
 }
 
+/// Labels of finished failovers and switchovers.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// DRMySQL name.
+    pub name: String,
+    /// `failover` or `switchover`.
+    pub kind: String,
+    /// `succeeded`, `failed` or `aborted`.
+    pub result: String,
+}
+
+/// Labels of the transition duration histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `failover` or `switchover`.
+    pub kind: String,
+}
+
 /// Labels of reconcile failures.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
@@ -79,6 +99,11 @@ pub struct ControllerMetrics {
     primary_writable: Family<ClusterLabels, Gauge>,
     primary_failed: Family<ClusterLabels, Gauge>,
     failover_decision: Family<DecisionLabels, Gauge>,
+    /// Finished failovers and switchovers, by result.
+    pub failovers: Family<TransitionLabels, Counter>,
+    /// Duration of successful failovers and switchovers, from start to the
+    /// new primary serving, in seconds.
+    pub failover_duration: Family<KindLabels, Histogram>,
     /// Reconciles run.
     pub reconciles: Counter,
     /// Reconciles that failed, by error category.
@@ -103,6 +128,10 @@ impl Default for ControllerMetrics {
             primary_writable: Family::default(),
             primary_failed: Family::default(),
             failover_decision: Family::default(),
+            failovers: Family::default(),
+            failover_duration: Family::new_with_constructor(|| {
+                Histogram::new([0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0])
+            }),
             reconciles: Counter::default(),
             failures: Family::default(),
             duration: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
@@ -162,13 +191,23 @@ impl ControllerMetrics {
         );
         sub.register(
             "primary_failed",
-            "1 when the failover decision declares the primary failed (reported only: nothing is promoted)",
+            "1 when the failover decision declares the primary failed",
             self.primary_failed.clone(),
         );
         sub.register(
             "failover_decision",
             "1 for the failover decision of the last reconcile, 0 for every other kind",
             self.failover_decision.clone(),
+        );
+        sub.register(
+            "failovers",
+            "Finished failovers and switchovers, by kind and result",
+            self.failovers.clone(),
+        );
+        sub.register(
+            "failover_duration_seconds",
+            "Duration of successful failovers and switchovers, from start to the new primary serving",
+            self.failover_duration.clone(),
         );
         sub.register("reconciles", "Reconciles run", self.reconciles.clone());
         sub.register(

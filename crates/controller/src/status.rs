@@ -7,6 +7,8 @@
 //! condition has hysteresis: it turns False above the threshold but True again
 //! only below 80 % of it, so a lag hovering at the threshold does not flap.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use drmysql_api::drmysql::{
     DRMySQL, DRMySQLStatus, InstanceRole, InstanceStatus as InstanceReport, Phase, ThreadState, TunnelState,
@@ -56,6 +58,9 @@ pub struct Observation {
     /// The failover decision of this reconcile; `None` when it did not run (an
     /// invalid spec): the previous `PrimaryAvailable` and memory are kept.
     pub failover: Option<failover::report::Outcome>,
+    /// Each instance's role (see [`crate::roles`]); an instance missing here
+    /// is the primary when observed as such, else a replica.
+    pub roles: BTreeMap<String, InstanceRole>,
 }
 
 /// An Event to publish for a condition transition.
@@ -77,7 +82,11 @@ pub fn compute(drmysql: &DRMySQL, observation: &Observation, now: DateTime<Utc>)
     let primary = observation.instances.iter().find(|instance| instance.primary);
     let replicas: Vec<&InstanceObservation> = observation.instances.iter().filter(|i| !i.primary).collect();
 
-    let mut instances: Vec<InstanceReport> = observation.instances.iter().map(report).collect();
+    let mut instances: Vec<InstanceReport> = observation
+        .instances
+        .iter()
+        .map(|instance| report(instance, observation.roles.get(&instance.name).copied()))
+        .collect();
     for finding in &observation.findings {
         if let Finding::Errant { instance, gtids } = finding
             && let Some(report) = instances.iter_mut().find(|report| report.name == *instance)
@@ -498,7 +507,7 @@ pub fn human_lag(seconds: f64) -> String {
     }
 }
 
-fn report(instance: &InstanceObservation) -> InstanceReport {
+fn report(instance: &InstanceObservation, role: Option<InstanceRole>) -> InstanceReport {
     let status = instance.server.as_ref().ok();
     let replica = status.and_then(|s| s.replica.as_ref());
     let thread = |state: drmysql_mysql::ThreadState| match state {
@@ -508,11 +517,11 @@ fn report(instance: &InstanceObservation) -> InstanceReport {
     };
     InstanceReport {
         name: instance.name.clone(),
-        role: Some(if instance.primary {
+        role: Some(role.unwrap_or(if instance.primary {
             InstanceRole::Primary
         } else {
             InstanceRole::Replica
-        }),
+        })),
         node: instance.node.clone(),
         pod_ip: instance.pod_ip.clone(),
         ready: instance.pod_ready,

@@ -61,7 +61,7 @@ impl Cluster {
             prepare_failures,
         } = execute::observe(&self.instances(), "db-0", ROOT_PASSWORD, &accounts(), TIMEOUT).await;
         assert!(prepare_failures.is_empty(), "{prepare_failures:?}");
-        let planned = plan("db-0", &observed, mode);
+        let planned = plan("db-0", &observed, mode, &[]);
         let outcomes = execute::execute(&planned, &mut connections, &accounts().replication).await;
         for outcome in &outcomes {
             assert!(outcome.result.is_ok(), "{outcome:?}");

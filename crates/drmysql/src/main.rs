@@ -103,6 +103,7 @@ mod tests {
         let context = BuildContext {
             sidecar_image: "drmysql".into(),
             current_primary: "orders-0".into(),
+            roles: Default::default(),
         };
         let pod = &build(&drmysql, &context).pods[0];
         let sidecar = &pod.spec.as_ref().expect("spec").containers[1];

@@ -260,6 +260,7 @@ mod tests {
             &BuildContext {
                 sidecar_image: "drmysql:e2e".to_owned(),
                 current_primary: "orders-a".to_owned(),
+                roles: Default::default(),
             },
         );
         let mut secrets = Vec::new();

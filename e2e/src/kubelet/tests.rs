@@ -110,6 +110,7 @@ fn primary_pod(credential_keys: &[&str]) -> (Pod, PodObjects) {
         &BuildContext {
             sidecar_image: "drmysql:e2e".to_owned(),
             current_primary: "orders-a".to_owned(),
+            roles: Default::default(),
         },
     );
     let value = |key: &str| match key {

@@ -71,6 +71,7 @@ fn controller_pods() -> Vec<Pod> {
     let context = BuildContext {
         sidecar_image: "drmysql".into(),
         current_primary: "orders-0".into(),
+        roles: Default::default(),
     };
     build(&drmysql, &context).pods
 }

@@ -24,9 +24,9 @@ pub use replication::{
 pub use service::{ExternalTrafficPolicy, ReaderServiceSpec, ServiceSpec, ServiceType};
 pub use status::{
     DRMySQLStatus, FailoverApproval, FailoverMemory, FailoverProgress, FailoverRecord, FailoverSuspicion,
-    GtidNotation, HISTORY_LIMIT, InstanceRole, InstanceStatus, Phase, PrimaryGtids, RequestKind, RequestOutcome,
-    RequestRecord, ThreadState,
-    TransitionKind, TransitionOutcome, TransitionStep, TunnelState, TunnelStatus, VantageKind,
+    GtidNotation, HISTORY_LIMIT, InstanceRole, InstanceStatus, Phase, PrimaryGtids, RequestKind,
+    RequestOutcome, RequestRecord, ThreadState, TransitionKind, TransitionOutcome, TransitionStep,
+    TunnelState, TunnelStatus, VantageKind,
 };
 pub use storage::StorageSpec;
 

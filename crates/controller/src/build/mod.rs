@@ -14,7 +14,7 @@ pub mod service;
 
 use std::collections::BTreeMap;
 
-use drmysql_api::drmysql::DRMySQL;
+use drmysql_api::drmysql::{DRMySQL, InstanceRole};
 use drmysql_api::names;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
@@ -35,6 +35,10 @@ pub struct BuildContext {
     /// Name of the instance that is primary now: `status.currentPrimary`, or
     /// the `spec.primary` instance before the first reconcile.
     pub current_primary: String,
+    /// Each instance's role (see [`crate::roles`]), which its Pod's
+    /// `drmysql.io/role` label carries; an instance missing here is labelled
+    /// by `current_primary`.
+    pub roles: BTreeMap<String, InstanceRole>,
 }
 
 /// Every object of one DRMySQL, as it should be.
@@ -54,10 +58,10 @@ pub struct DesiredObjects {
 pub fn build(drmysql: &DRMySQL, context: &BuildContext) -> DesiredObjects {
     let mut desired = DesiredObjects::default();
     for instance in drmysql.instances() {
-        let role = if instance.name == context.current_primary {
-            names::ROLE_PRIMARY
-        } else {
-            names::ROLE_REPLICA
+        let role = match context.roles.get(&instance.name) {
+            Some(role) => crate::roles::label(*role),
+            None if instance.name == context.current_primary => names::ROLE_PRIMARY,
+            None => names::ROLE_REPLICA,
         };
         desired.config_maps.push(config_map(drmysql, &instance));
         desired

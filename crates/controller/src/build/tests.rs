@@ -27,6 +27,7 @@ fn context(primary: &str) -> BuildContext {
     BuildContext {
         sidecar_image: "registry.example/drmysql:0.1.0".to_owned(),
         current_primary: primary.to_owned(),
+        roles: Default::default(),
     }
 }
 

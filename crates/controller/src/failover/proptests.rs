@@ -629,6 +629,11 @@ proptest! {
             started_at: t(-3),
             reason: "test".to_owned(),
             forced: false,
+            fenced_at: None,
+            promoted_at: None,
+            old_primary_gtids: None,
+            promoted_gtids: None,
+            lag_at_start_seconds: None,
         };
         let transitions = Transitions { in_progress: Some(&progress), history: &[] };
         let observations = materialise(&raw, t(0));

@@ -64,6 +64,8 @@ pub struct Outcome {
     pub health: PrimaryHealth,
     /// `spec.failover.policy`.
     pub policy: FailoverPolicy,
+    /// How the servers write GTIDs (for the transition's loss estimate).
+    pub flavor: super::GtidFlavor,
 }
 
 /// Runs the decision on this reconcile's observations, starting from the
@@ -88,6 +90,7 @@ pub fn run(
         decision,
         health,
         policy: spec.policy,
+        flavor: observations.flavor,
     }
 }
 

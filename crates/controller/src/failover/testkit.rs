@@ -218,6 +218,10 @@ pub fn record(
         outcome,
         message: None,
         lost_gtids: None,
+        forced: false,
+        duration_seconds: Some(2.0),
+        promoted_gtids: None,
+        rpo_seconds: None,
     }
 }
 
@@ -230,5 +234,10 @@ pub fn progress(kind: TransitionKind, target: &str, step: TransitionStep) -> Fai
         started_at: t(-5),
         reason: "the primary is lost".to_owned(),
         forced: false,
+        fenced_at: None,
+        promoted_at: None,
+        old_primary_gtids: None,
+        promoted_gtids: None,
+        lag_at_start_seconds: None,
     }
 }

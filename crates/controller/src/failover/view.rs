@@ -19,8 +19,8 @@
 //!   reachable (the lag measurement keeps only the lag);
 //! - a container that restarted between two looks and runs again is not
 //!   noticed (the restart count is not remembered);
-//! - requests (`kubectl drmysql failover`, the switchover annotation) are not
-//!   read: nothing would carry them out yet.
+//! - a person's request (`kubectl drmysql failover|switchover`) is read from
+//!   the annotations by [`crate::requests`] and set by the reconcile.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -65,6 +65,8 @@ pub struct Inputs<'a> {
     pub nodes: &'a BTreeMap<String, Node>,
     /// The status before this reconcile.
     pub previous: &'a DRMySQLStatus,
+    /// Each instance's role (see [`crate::roles`]); a missing one is a replica.
+    pub roles: &'a BTreeMap<String, InstanceRole>,
     /// The flavor remembered from an earlier reading, for when no server is
     /// readable now.
     pub remembered_flavor: Option<GtidFlavor>,
@@ -185,7 +187,11 @@ fn replica(instance: &InstanceObservation, inputs: &Inputs<'_>) -> ReplicaObserv
     });
     ReplicaObservation {
         name: instance.name.clone(),
-        role: InstanceRole::Replica,
+        role: inputs
+            .roles
+            .get(&instance.name)
+            .copied()
+            .unwrap_or(InstanceRole::Replica),
         probe: probe.map(|value| Observed::new(value, inputs.now)),
         server: server.map(|value| Observed::new(value, inputs.now)),
     }

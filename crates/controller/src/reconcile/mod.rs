@@ -10,14 +10,19 @@
 pub mod apply;
 pub mod dereference;
 pub mod observe;
+pub mod rebuild;
+pub mod write;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use drmysql_api::drmysql::{DRMySQL, DRMySQLStatus};
+use drmysql_api::drmysql::{
+    DRMySQL, DRMySQLStatus, InstanceRole, RequestKind, RequestOutcome, RequestRecord, TransitionKind,
+};
 use drmysql_api::names;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -28,6 +33,7 @@ use crate::failover;
 use crate::metrics::{ControllerMetrics, ErrorLabels};
 use crate::status::{EventSpec, Observation, compute, transitions};
 use crate::validate::validate;
+use crate::{requests, roles, transition};
 
 /// Why a reconcile failed; the controller retries with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +57,13 @@ pub enum Error {
     /// An object could not be serialized.
     #[error("cannot serialize an object: {0}")]
     Serialize(String),
+    /// The DRMySQL changed since this reconcile read it (a 409 on a
+    /// conditional write); the reconcile starts over from fresh state.
+    #[error("the DRMySQL changed since it was read; reconciling again")]
+    Stale,
+    /// A failover or switchover step did not take effect; it is retried.
+    #[error("transition step failed: {0}")]
+    Step(String),
 }
 
 impl Error {
@@ -68,6 +81,20 @@ impl Error {
             Self::Finalizer(_) => "finalizer",
             Self::Random(_) => "random",
             Self::Serialize(_) => "serialize",
+            Self::Stale => "stale",
+            Self::Step(_) => "transition step",
+        }
+    }
+
+    /// Whether the reconcile only lost a race with a newer write.
+    pub fn is_stale(&self) -> bool {
+        match self {
+            Self::Stale => true,
+            Self::Finalizer(error) => matches!(
+                error.as_ref(),
+                kube::runtime::finalizer::Error::ApplyFailed(Self::Stale)
+            ),
+            _ => false,
         }
     }
 }
@@ -121,6 +148,12 @@ pub async fn reconcile(drmysql: Arc<DRMySQL>, context: Arc<Context>) -> Result<A
 
 /// Logs a failed reconcile, counts it, and retries in 15 seconds.
 pub fn error_policy(_drmysql: Arc<DRMySQL>, error: &Error, context: Arc<Context>) -> Action {
+    if error.is_stale() {
+        tracing::debug!("the DRMySQL changed while reconciling; again");
+        return Action::requeue(Duration::from_millis(200));
+    }
+    let step_failed = matches!(error, Error::Finalizer(inner)
+        if matches!(inner.as_ref(), kube::runtime::finalizer::Error::ApplyFailed(Error::Step(_))));
     tracing::warn!(%error, "reconcile failed");
     context
         .metrics
@@ -129,7 +162,8 @@ pub fn error_policy(_drmysql: Arc<DRMySQL>, error: &Error, context: Arc<Context>
             error: error.category().to_owned(),
         })
         .inc();
-    Action::requeue(Duration::from_secs(15))
+    // A failover step is retried soon: the DRMySQL may have no primary.
+    Action::requeue(Duration::from_secs(if step_failed { 2 } else { 15 }))
 }
 
 fn cleanup(drmysql: &DRMySQL, context: &Context) -> Result<Action, Error> {
@@ -178,23 +212,56 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
                 .await;
             }
         }
-        write_status(client, drmysql, &status).await?;
+        if drmysql.status.as_ref() != Some(&status) {
+            write::StatusWriter::new(client, drmysql).apply(&status).await?;
+        }
         return Ok(Action::requeue(context.config.resync));
     }
 
     let mut applied = apply::Applied::default();
     let token = apply::ensure_secrets(client, drmysql, &fetched, &mut applied).await?;
+    let previous = drmysql.status.clone().unwrap_or_default();
+    let primary = observe::current_primary(drmysql);
+    let instance_names: Vec<String> = drmysql.instances().into_iter().map(|i| i.name).collect();
+    let annotations = drmysql.annotations().clone();
+    let rebuilt = rebuild::requested(drmysql, &annotations, &primary, &previous);
+    let roles_now = roles::assign(&roles::RoleInputs {
+        instances: &instance_names,
+        current_primary: &primary,
+        previous: &previous.instances,
+        in_progress: previous.failover.as_ref(),
+        replicating: &[],
+        quarantine: None,
+        rebuilt: rebuilt.as_ref().and_then(|rebuild| rebuild.accepted()),
+    });
     let build_context = BuildContext {
         sidecar_image: context.config.sidecar_image.clone(),
-        current_primary: observe::current_primary(drmysql),
+        current_primary: primary.clone(),
+        roles: roles_now.clone(),
     };
     let desired = build(drmysql, &build_context);
     apply::apply(client, drmysql, &desired, &fetched, &mut applied).await?;
     if !applied.changed.is_empty() {
         tracing::info!(changed = ?applied.changed, "applied");
     }
+    let mut writer = write::StatusWriter::new(client, drmysql);
+    if let Some(rebuild) = &rebuilt {
+        return rebuild::carry_out(context, drmysql, &mut writer, rebuild, &roles_now).await;
+    }
 
     let credentials = fetched.dereferenced.credentials.clone().unwrap_or_default();
+    let quarantined: Vec<String> = roles_now
+        .iter()
+        .filter(|(_, role)| **role == InstanceRole::Quarantined)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let scope = if previous.failover.is_some() {
+        observe::WiringScope::Off
+    } else {
+        observe::WiringScope::On {
+            quarantined: &quarantined,
+        }
+    };
     let observed_at = Utc::now();
     let mut observed = observe::observe(
         drmysql,
@@ -202,13 +269,133 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
         &credentials,
         &token,
         context.config.observe,
+        scope,
         observed_at,
     )
     .await;
-    let previous = drmysql.status.clone().unwrap_or_default();
-    let outcome = decide_failover(drmysql, &observed, &fetched, &previous, observed_at);
+    let request = requests::transition_request(&annotations);
+    let outcome = decide_failover(
+        drmysql,
+        &observed,
+        &fetched,
+        &previous,
+        &roles_now,
+        request.clone(),
+        observed_at,
+    );
+    context.metrics.record_failover(
+        &drmysql.namespace().unwrap_or_default(),
+        &drmysql.name_any(),
+        outcome.decision.kind(),
+        outcome.primary_failed(),
+    );
+    let answer = request
+        .as_ref()
+        .and_then(|request| requests::answer(request, &outcome.decision, Utc::now()));
+    let answered: &[&str] = match (&request, &answer) {
+        (Some(request), Some(_)) => requests::annotations_of(request),
+        _ => &[],
+    };
+
+    // A failover or switchover to carry out, or one to abandon.
+    let transition = || transition::Transition {
+        context,
+        drmysql,
+        servers: transition::steps::Servers {
+            endpoints: &observed.endpoints,
+            root_password: &observed.root_password,
+            replication: &observed.replication,
+            timeout: context.config.observe.mysql_timeout,
+        },
+        mode: drmysql.spec.replication.mode,
+        flavor: outcome.flavor,
+        instances: instance_names.clone(),
+    };
+    match &outcome.decision {
+        failover::Decision::FailOver {
+            to, forced, resume, ..
+        } => {
+            let start = resume.is_none().then(|| {
+                transition_start(
+                    TransitionKind::Failover,
+                    &primary,
+                    to,
+                    *forced,
+                    &outcome,
+                    &previous,
+                )
+            });
+            let first = first_write(&outcome, answer.as_ref());
+            let result = transition()
+                .run(&mut writer, &outcome.decision, start, first)
+                .await;
+            writer.remove_annotations(answered).await?;
+            result?;
+            return Ok(Action::requeue(Duration::from_millis(100)));
+        }
+        failover::Decision::SwitchOver { to, resume, .. } => {
+            let start = resume.is_none().then(|| {
+                transition_start(
+                    TransitionKind::Switchover,
+                    &primary,
+                    to,
+                    false,
+                    &outcome,
+                    &previous,
+                )
+            });
+            let first = first_write(&outcome, answer.as_ref());
+            let result = transition()
+                .run(&mut writer, &outcome.decision, start, first)
+                .await;
+            writer.remove_annotations(answered).await?;
+            result?;
+            return Ok(Action::requeue(Duration::from_millis(100)));
+        }
+        failover::Decision::Refuse { reason } if previous.failover.is_some() => {
+            if let Some(progress) = &previous.failover {
+                transition().abort(&mut writer, progress, reason.clone()).await?;
+            }
+            return Ok(Action::requeue(Duration::from_millis(100)));
+        }
+        _ => {}
+    }
+
+    let replicating: Vec<String> = observed
+        .observation
+        .instances
+        .iter()
+        .filter(|instance| {
+            instance
+                .server
+                .as_ref()
+                .is_ok_and(|server| server.replica.as_ref().is_some_and(|r| r.replicating()))
+        })
+        .map(|instance| instance.name.clone())
+        .collect();
+    let quarantine = match &outcome.decision {
+        failover::Decision::Quarantine { instance, .. } => Some(instance.as_str()),
+        _ => None,
+    };
+    observed.observation.roles = roles::assign(&roles::RoleInputs {
+        instances: &instance_names,
+        current_primary: &primary,
+        previous: &previous.instances,
+        in_progress: None,
+        replicating: &replicating,
+        quarantine,
+        rebuilt: None,
+    });
+    let roles_changed = observed.observation.roles != roles_now;
     observed.observation.failover = Some(outcome.clone());
-    let status = compute(drmysql, &observed.observation, Utc::now());
+    let mut status = compute(drmysql, &observed.observation, Utc::now());
+    let tunnel_checked = requests::tunnel_check_requested(&annotations);
+    if let Some(answer) = answer
+        .clone()
+        .or_else(|| tunnel_checked.then(|| tunnel_answer(&status)))
+    {
+        status.last_request = Some(answer);
+    }
     for event in transitions(&previous.conditions, &status.conditions) {
         publish(context, drmysql, &event).await;
     }
@@ -223,12 +410,15 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
             publish(context, drmysql, &event).await;
         }
     }
-    if !matches!(outcome.decision, failover::Decision::NoAction { .. }) {
-        tracing::debug!(
-            decision = outcome.decision.kind(),
-            reason = outcome.decision.reason(),
-            "failover decision (reported, not executed)"
-        );
+    if let Some(answer) = &answer
+        && answer.outcome == RequestOutcome::Refused
+    {
+        let event = EventSpec {
+            reason: "RequestRefused",
+            warning: true,
+            note: answer.message.clone(),
+        };
+        publish(context, drmysql, &event).await;
     }
     context.metrics.record(
         &drmysql.namespace().unwrap_or_default(),
@@ -237,14 +427,15 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
         drmysql.spec.lag.alert_threshold_seconds,
         observed.heartbeat_age,
     );
-    context.metrics.record_failover(
-        &drmysql.namespace().unwrap_or_default(),
-        &drmysql.name_any(),
-        outcome.decision.kind(),
-        outcome.primary_failed(),
-    );
-    write_status(client, drmysql, &status).await?;
-    let settling = !applied.changed.is_empty() || !observed.plan.actions.is_empty();
+    if drmysql.status.as_ref() != Some(&status) {
+        writer.apply(&status).await?;
+    }
+    let mut consumed: Vec<&str> = answered.to_vec();
+    if tunnel_checked {
+        consumed.push(names::request::CHECK_TUNNEL);
+    }
+    writer.remove_annotations(&consumed).await?;
+    let settling = !applied.changed.is_empty() || !observed.plan.actions.is_empty() || roles_changed;
     // While the primary is suspected or failed, look again soon: the detection
     // window must be measured, and a recovery reported, without waiting for
     // the resync.
@@ -256,13 +447,72 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
     }))
 }
 
-/// Runs the failover decision on what observe saw (report-only: its outcome
-/// is published, never executed).
+/// The record of a transition starting now from `primary` to `to`.
+fn transition_start(
+    kind: TransitionKind,
+    primary: &str,
+    to: &str,
+    forced: bool,
+    outcome: &failover::report::Outcome,
+    previous: &DRMySQLStatus,
+) -> transition::record::Start {
+    transition::record::Start {
+        kind,
+        from: primary.to_owned(),
+        target: to.to_owned(),
+        reason: outcome.decision.reason().to_owned(),
+        forced,
+        old_primary_gtids: outcome.memory.primary_gtids.as_ref().map(|g| g.gtids.clone()),
+        target_lag_seconds: previous
+            .instances
+            .iter()
+            .find(|instance| instance.name == to)
+            .and_then(|instance| instance.lag_seconds),
+    }
+}
+
+/// The status fields written with a transition's first record: the
+/// decision's memory, and the answer to the request that started it.
+fn first_write(
+    outcome: &failover::report::Outcome,
+    answer: Option<&RequestRecord>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert(
+        "failoverMemory".to_owned(),
+        serde_json::json!(failover::persist::to_status(&outcome.memory)),
+    );
+    if let Some(answer) = answer {
+        fields.insert("lastRequest".to_owned(), serde_json::json!(answer));
+    }
+    fields
+}
+
+/// The answer to a tunnel check request: the checks this reconcile ran.
+fn tunnel_answer(status: &DRMySQLStatus) -> RequestRecord {
+    let failing = status.tunnel.iter().filter(|check| !check.reachable).count();
+    RequestRecord {
+        kind: RequestKind::CheckTunnel,
+        target: None,
+        forced: false,
+        outcome: RequestOutcome::Done,
+        message: format!(
+            "{} of {} directed checks reached their peer",
+            status.tunnel.len() - failing,
+            status.tunnel.len()
+        ),
+        answered_at: Utc::now(),
+    }
+}
+
+/// Runs the failover decision on what observe saw.
 fn decide_failover(
     drmysql: &DRMySQL,
     observed: &observe::Observed,
     fetched: &dereference::Fetched,
     previous: &DRMySQLStatus,
+    roles: &BTreeMap<String, InstanceRole>,
+    request: Option<failover::Request>,
     now: chrono::DateTime<Utc>,
 ) -> failover::report::Outcome {
     let spec = failover::DecisionSpec::from_drmysql(drmysql);
@@ -279,10 +529,12 @@ fn decide_failover(
         pods: &fetched.pods,
         nodes: &fetched.dereferenced.nodes,
         previous,
+        roles,
         remembered_flavor: remembered.primary_gtids.as_ref().map(|gtids| gtids.flavor),
         now,
     };
-    let observations = failover::view::observations(&inputs, &spec);
+    let mut observations = failover::view::observations(&inputs, &spec);
+    observations.request = request;
     let transitions = failover::Transitions::from_status(Some(previous));
     failover::report::run(
         previous.failover_memory.as_ref(),
@@ -293,27 +545,7 @@ fn decide_failover(
     )
 }
 
-async fn write_status(client: &kube::Client, drmysql: &DRMySQL, status: &DRMySQLStatus) -> Result<(), Error> {
-    if drmysql.status.as_ref() == Some(status) {
-        return Ok(());
-    }
-    let api: Api<DRMySQL> = Api::namespaced(client.clone(), &drmysql.namespace().unwrap_or_default());
-    let patch = serde_json::json!({
-        "apiVersion": DRMySQL::api_version(&()),
-        "kind": DRMySQL::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &drmysql.name_any(),
-        &PatchParams::apply(names::FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::kube("write status"))?;
-    Ok(())
-}
-
-async fn publish(context: &Context, drmysql: &DRMySQL, event: &EventSpec) {
+pub(crate) async fn publish(context: &Context, drmysql: &DRMySQL, event: &EventSpec) {
     let result = context
         .recorder
         .publish(

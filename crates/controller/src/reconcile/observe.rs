@@ -26,8 +26,21 @@ pub struct ObserveConfig {
     pub tunnel_timeout: Duration,
 }
 
+/// Whether observe may wire replication this time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WiringScope<'a> {
+    /// Wire every instance except the quarantined ones, which are only
+    /// fenced if writable, never attached.
+    On {
+        /// Instances in quarantine.
+        quarantined: &'a [String],
+    },
+    /// Touch nothing: a failover or switchover owns the servers.
+    Off,
+}
+
 /// What observe produced.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Observed {
     /// For the status.
     pub observation: Observation,
@@ -38,6 +51,12 @@ pub struct Observed {
     pub primary_heartbeat: Option<DateTime<Utc>>,
     /// The wiring plan that was carried out.
     pub plan: Plan,
+    /// Address of every instance whose Pod has an IP.
+    pub endpoints: BTreeMap<String, Endpoint>,
+    /// `root`'s password, for the failover executor's connections.
+    pub root_password: String,
+    /// The replication account.
+    pub replication: Account,
 }
 
 fn text(data: &BTreeMap<String, Vec<u8>>, key: &str) -> String {
@@ -83,6 +102,7 @@ pub async fn observe(
     credentials: &BTreeMap<String, Vec<u8>>,
     sidecar_token: &str,
     config: ObserveConfig,
+    scope: WiringScope<'_>,
     now: DateTime<Utc>,
 ) -> Observed {
     let primary = current_primary(drmysql);
@@ -121,7 +141,12 @@ pub async fn observe(
     for (instance, error) in prepare_failures {
         tracing::warn!(%instance, %error, "preparing the instance failed");
     }
-    let wiring = plan(&primary, &observed, drmysql.spec.replication.mode);
+    let wiring = match scope {
+        WiringScope::On { quarantined } => {
+            plan(&primary, &observed, drmysql.spec.replication.mode, quarantined)
+        }
+        WiringScope::Off => Plan::default(),
+    };
     for outcome in execute::execute(&wiring, &mut servers, &accounts.replication).await {
         if let Err(error) = &outcome.result {
             tracing::warn!(action = ?outcome.action, %error, "wiring step failed");
@@ -200,9 +225,16 @@ pub async fn observe(
             problems: Vec::new(),
             findings: wiring.findings.clone(),
             failover: None,
+            roles: BTreeMap::new(),
         },
         heartbeat_age,
         primary_heartbeat,
         plan: wiring,
+        endpoints: instances
+            .iter()
+            .filter_map(|(name, endpoint)| Some((name.clone(), endpoint.clone()?)))
+            .collect(),
+        root_password,
+        replication: accounts.replication,
     }
 }

@@ -15,6 +15,10 @@ pub enum Role {
     Primary,
     /// `drmysql.io/role=replica`.
     Replica,
+    /// `drmysql.io/role=fenced`: a former primary awaiting its rejoin check.
+    Fenced,
+    /// `drmysql.io/role=quarantined`: kept out of service until rebuilt.
+    Quarantined,
 }
 
 /// Parses the downward-API labels file: one `key="value"` per line, values
@@ -52,6 +56,8 @@ pub fn role_of(labels: &BTreeMap<String, String>) -> Option<Role> {
     match labels.get(names::LABEL_ROLE).map(String::as_str) {
         Some(names::ROLE_PRIMARY) => Some(Role::Primary),
         Some(names::ROLE_REPLICA) => Some(Role::Replica),
+        Some(names::ROLE_FENCED) => Some(Role::Fenced),
+        Some(names::ROLE_QUARANTINED) => Some(Role::Quarantined),
         _ => None,
     }
 }
@@ -79,7 +85,15 @@ mod tests {
             role_of(&parse_labels("drmysql.io/role=\"replica\"")),
             Some(Role::Replica)
         );
-        assert_eq!(role_of(&parse_labels("drmysql.io/role=\"fenced\"")), None);
+        assert_eq!(
+            role_of(&parse_labels("drmysql.io/role=\"fenced\"")),
+            Some(Role::Fenced)
+        );
+        assert_eq!(
+            role_of(&parse_labels("drmysql.io/role=\"quarantined\"")),
+            Some(Role::Quarantined)
+        );
+        assert_eq!(role_of(&parse_labels("drmysql.io/role=\"leader\"")), None);
         assert_eq!(role_of(&parse_labels("")), None);
     }
 }

@@ -49,6 +49,13 @@ pub fn readiness(snapshot: &Snapshot, max_lag: Duration) -> Result<(), String> {
             Some(true) => Ok(()),
             _ => Err("primary is read-only (not promoted, or fenced)".to_owned()),
         },
+        Some(Role::Fenced) => {
+            Err("fenced: a former primary, out of service until it rejoins as a replica".to_owned())
+        }
+        Some(Role::Quarantined) => Err(
+            "quarantined: it has transactions the primary lacks; rebuild it with `kubectl drmysql rebuild`"
+                .to_owned(),
+        ),
         Some(Role::Replica) => {
             if snapshot.io_running != Some(true) || snapshot.sql_running != Some(true) {
                 return Err(format!(
@@ -148,5 +155,13 @@ mod tests {
             ..replica(measured(0))
         };
         assert!(readiness(&unlabelled, max).is_err());
+        for (role, word) in [(Role::Fenced, "fenced"), (Role::Quarantined, "rebuild")] {
+            let healthy_replica = Snapshot {
+                role: Some(role),
+                ..replica(measured(0))
+            };
+            let why = readiness(&healthy_replica, max).expect_err("never ready");
+            assert!(why.contains(word), "{why}");
+        }
     }
 }

@@ -68,6 +68,7 @@ fn with_failover(mut observation: Observation) -> Observation {
         pods: &pods,
         nodes: &nodes,
         previous: &previous,
+        roles: &Default::default(),
         remembered_flavor: None,
         now: at(0),
     };
@@ -118,6 +119,7 @@ fn bare_observation(lag_seconds: f64, replicating: bool, tunnel_ok: bool) -> Obs
         problems: Vec::new(),
         findings: Vec::new(),
         failover: None,
+        roles: Default::default(),
     }
 }
 

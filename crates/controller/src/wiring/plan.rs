@@ -11,7 +11,8 @@
 //! 3. each replica's semi-sync replica side is set for the mode;
 //! 4. each replica is pointed at the primary, unless it has transactions the
 //!    primary lacks (errant), or its replication stopped on an error, which
-//!    re-pointing would only hide: those are reported instead.
+//!    re-pointing would only hide: those are reported instead. A quarantined
+//!    instance is never attached (only a rebuild lifts the quarantine).
 
 use drmysql_api::drmysql::ReplicationMode;
 use drmysql_mysql::{Durability, InstanceStatus, ThreadState, errant_between};
@@ -131,7 +132,7 @@ fn durability(mode: ReplicationMode) -> Durability {
 /// Plans the wiring of `observed` around the designated `primary`. The
 /// replicas' snapshots must have been taken before the primary's, so that the
 /// errant check cannot mistake a transaction committed in between.
-pub fn plan(primary: &str, observed: &[Observed], mode: ReplicationMode) -> Plan {
+pub fn plan(primary: &str, observed: &[Observed], mode: ReplicationMode, quarantined: &[String]) -> Plan {
     let mut plan = Plan::default();
     let wanted = durability(mode);
     let primary_view = observed.iter().find(|view| view.name == primary);
@@ -207,6 +208,9 @@ pub fn plan(primary: &str, observed: &[Observed], mode: ReplicationMode) -> Plan
         let (Some(primary_status), Some(source)) = (primary_status, &primary_endpoint) else {
             continue;
         };
+        if quarantined.contains(&view.name) {
+            continue;
+        }
         match errant_between(status, primary_status) {
             Ok(report) if report.has_errant() => {
                 plan.findings.push(Finding::Errant {

@@ -101,6 +101,7 @@ impl Reconciles {
             pods: &pods,
             nodes: &nodes,
             previous: &previous,
+            roles: &Default::default(),
             remembered_flavor: None,
             now,
         };

@@ -219,6 +219,7 @@ impl World {
             pods: &self.pods,
             nodes: &self.nodes,
             previous: &self.previous,
+            roles: &BTreeMap::new(),
             remembered_flavor: None,
             now: at(0),
         };

@@ -68,7 +68,7 @@ fn a_fresh_pair_gets_a_writable_primary_and_an_attached_replica() {
         view("db-1", "10.0.1.2", server(2, false, "")),
         view("db-0", "10.0.0.2", server(1, false, "")),
     ];
-    let plan = plan("db-0", &observed, ReplicationMode::Async);
+    let plan = plan("db-0", &observed, ReplicationMode::Async, &[]);
     assert_eq!(
         plan.actions,
         [
@@ -97,7 +97,10 @@ fn the_steady_state_needs_nothing() {
         view("db-1", "10.0.1.2", replica),
         view("db-0", "10.0.0.2", primary),
     ];
-    assert_eq!(plan("db-0", &observed, ReplicationMode::Async), Plan::default());
+    assert_eq!(
+        plan("db-0", &observed, ReplicationMode::Async, &[]),
+        Plan::default()
+    );
 }
 
 #[test]
@@ -106,7 +109,7 @@ fn a_stray_writer_is_fenced_before_anything_else() {
         view("db-1", "10.0.1.2", server(2, true, "")),
         view("db-0", "10.0.0.2", server(1, false, "")),
     ];
-    let plan = plan("db-0", &observed, ReplicationMode::Async);
+    let plan = plan("db-0", &observed, ReplicationMode::Async, &[]);
     assert_eq!(
         plan.actions[0],
         Action::Fence {
@@ -127,7 +130,7 @@ fn lossless_mode_configures_both_sides_before_the_primary_takes_writes() {
         view("db-1", "10.0.1.2", server(2, false, "")),
         view("db-0", "10.0.0.2", server(1, false, "")),
     ];
-    let lossless = plan("db-0", &observed, ReplicationMode::Lossless);
+    let lossless = plan("db-0", &observed, ReplicationMode::Lossless, &[]);
     assert_eq!(
         lossless.actions,
         [
@@ -158,7 +161,7 @@ fn lossless_mode_configures_both_sides_before_the_primary_takes_writes() {
     };
     let observed = [view("db-0", "10.0.0.2", lossless_primary)];
     assert_eq!(
-        plan("db-0", &observed, ReplicationMode::Async).actions,
+        plan("db-0", &observed, ReplicationMode::Async, &[]).actions,
         [Action::ConfigureSource {
             instance: "db-0".into(),
             durability: Durability::Async
@@ -172,7 +175,7 @@ fn a_replica_with_errant_transactions_is_not_attached() {
         view("db-1", "10.0.1.2", server(2, false, "0-1-40,0-2-3")),
         view("db-0", "10.0.0.2", server(1, true, "0-1-42")),
     ];
-    let plan = plan("db-0", &observed, ReplicationMode::Async);
+    let plan = plan("db-0", &observed, ReplicationMode::Async, &[]);
     assert!(plan.actions.is_empty(), "{:?}", plan.actions);
     assert_eq!(
         plan.findings,
@@ -209,7 +212,7 @@ fn replicas_pointed_elsewhere_are_repointed_and_stopped_ones_restarted() {
         view("db-3", "10.0.3.2", connecting),
         view("db-0", "10.0.0.2", server(1, true, "")),
     ];
-    let plan = plan("db-0", &observed, ReplicationMode::Async);
+    let plan = plan("db-0", &observed, ReplicationMode::Async, &[]);
     assert_eq!(
         plan.actions,
         [
@@ -242,7 +245,7 @@ fn broken_replication_is_reported_not_hidden() {
         view("db-1", "10.0.1.2", broken),
         view("db-0", "10.0.0.2", server(1, true, "")),
     ];
-    let plan = plan("db-0", &observed, ReplicationMode::Async);
+    let plan = plan("db-0", &observed, ReplicationMode::Async, &[]);
     assert!(plan.actions.is_empty());
     assert_eq!(
         plan.findings,
@@ -265,7 +268,7 @@ fn a_primary_that_replicates_is_left_to_failover() {
         view("db-1", "10.0.1.2", server(2, true, "")),
         view("db-0", "10.0.0.2", primary),
     ];
-    let plan = plan("db-0", &observed, ReplicationMode::Async);
+    let plan = plan("db-0", &observed, ReplicationMode::Async, &[]);
     assert!(
         !plan
             .actions
@@ -292,7 +295,7 @@ fn unreachable_instances_and_missing_addresses_are_findings() {
             status: Ok(server(1, true, "")),
         },
     ];
-    let plan = plan("db-0", &observed, ReplicationMode::Async);
+    let plan = plan("db-0", &observed, ReplicationMode::Async, &[]);
     assert!(plan.actions.is_empty());
     assert_eq!(
         plan.findings,
@@ -305,5 +308,20 @@ fn unreachable_instances_and_missing_addresses_are_findings() {
                 instance: "db-0".into()
             },
         ]
+    );
+}
+
+#[test]
+fn a_quarantined_instance_is_fenced_if_writable_but_never_attached() {
+    let observed = [
+        view("db-1", "10.0.1.2", server(2, true, "")),
+        view("db-0", "10.0.0.2", server(1, true, "")),
+    ];
+    let plan = plan("db-0", &observed, ReplicationMode::Async, &["db-1".to_owned()]);
+    assert_eq!(
+        plan.actions,
+        [Action::Fence {
+            instance: "db-1".into()
+        }]
     );
 }
