@@ -1,0 +1,178 @@
+//! Scenario: `kill -9` of the primary's `mysqld` fails over automatically,
+//! and the old primary rejoins as a replica when it comes back.
+//!
+//! The kubelet restarts a killed container only after its back-off (10 s, as
+//! the real kubelet), so for those seconds the controller's connection is
+//! refused and the replica's probe is refused too: two hard signals, which
+//! act at once, whatever `detectionSeconds` says.
+//!
+//! 1. The example (policy Automatic, Async) is Ready; a row replicates.
+//! 2. `kill -9` the primary's `mysqld`; from then on a client keeps trying to
+//!    write through the writer Service's ready endpoint.
+//! 3. The replica becomes `status.currentPrimary`, the writer Service's one
+//!    ready endpoint is its IP, and a write succeeds there; the time from
+//!    the kill to that first accepted write is printed.
+//! 4. `status.history` records a succeeded Failover with its duration and
+//!    promoted position; the Events FailoverStarted, PrimaryFenced,
+//!    ReplicaPromoted and FailoverCompleted were published; the metric
+//!    `drmysql_failovers_total{result="succeeded"}` is 1.
+//! 5. The old primary's `mysqld` is restarted by the kubelet; it had no
+//!    transaction the new primary lacks, so it is attached as a replica of
+//!    the new primary, labelled `replica`, and the row written after the
+//!    failover reaches it; the DRMySQL is Ready again.
+//!
+//! Root and MariaDB are required (the test fails naming what is missing).
+
+#[path = "scenario_support/mod.rs"]
+mod support;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use drmysql_api::drmysql::{InstanceRole, TransitionKind, TransitionOutcome};
+use drmysql_api::names::condition;
+use drmysql_e2e::sandbox::Sandbox;
+use drmysql_e2e::sandbox::wait;
+
+const NAMESPACE: &str = "shop";
+const NAME: &str = "orders";
+
+fn kill_mysqld(sandbox: &Sandbox, pod: &str) {
+    let node = sandbox
+        .node(sandbox.host_node())
+        .unwrap_or_else(|| panic!("no node {}", sandbox.host_node()));
+    let pid = node
+        .pods()
+        .iter()
+        .find(|running| running.namespace == NAMESPACE && running.name == pod)
+        .and_then(|running| running.pids.get("mysqld").copied())
+        .unwrap_or_else(|| panic!("no running mysqld in {pod}"));
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(killed, "kill -9 {pid}");
+}
+
+/// Tries one insert through the writer Service's ready endpoint.
+async fn try_write(sandbox: &Sandbox, id: u32) -> Result<IpAddr, String> {
+    let writer = sandbox
+        .ready_endpoint(NAMESPACE, &format!("{NAME}-primary"))
+        .await
+        .map_err(|error| error.to_string())?;
+    let insert = format!("INSERT INTO sandbox.rows (id, note) VALUES ({id}, 'after failover')");
+    sandbox
+        .sql(NAMESPACE, NAME, writer, &[&insert])
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(writer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_primary_fails_over_and_rejoins_as_a_replica() {
+    let sandbox = support::start().await;
+    let example = support::check(&sandbox, sandbox.example(NAMESPACE, NAME));
+    let ready = support::apply_and_wait_ready(&sandbox, &example).await;
+    let old_primary = ready
+        .status
+        .as_ref()
+        .and_then(|status| status.current_primary.clone())
+        .expect("a current primary");
+    let replica = format!("{NAME}-tencent");
+    let replica_ip = support::check(&sandbox, sandbox.pod_ip(NAMESPACE, &replica).await);
+    support::write_and_replicate(&sandbox, NAMESPACE, NAME, replica_ip, 1).await;
+
+    kill_mysqld(&sandbox, &old_primary);
+    let killed_at = Instant::now();
+    let written = wait::until("a write accepted after the kill", Duration::from_secs(60), || async {
+        try_write(&sandbox, 2).await
+    })
+    .await;
+    let writer = support::check(&sandbox, written);
+    let kill_to_write = killed_at.elapsed();
+    println!("kill -9 to the first accepted write on the new primary: {kill_to_write:?}");
+    assert_eq!(writer, replica_ip, "the write landed on the promoted replica");
+
+    let after = support::get(&sandbox, NAMESPACE, NAME).await.expect("the DRMySQL");
+    let status = after.status.clone().expect("a status");
+    assert_eq!(status.current_primary.as_deref(), Some(replica.as_str()));
+    let record = status.history.last().expect("a history record");
+    assert_eq!(
+        (record.kind, record.outcome, record.from.as_str(), record.to.as_str()),
+        (
+            TransitionKind::Failover,
+            TransitionOutcome::Succeeded,
+            old_primary.as_str(),
+            replica.as_str()
+        ),
+        "{}",
+        support::describe(&after)
+    );
+    assert!(record.duration_seconds.is_some_and(|seconds| seconds < 30.0), "{record:?}");
+    assert!(record.promoted_gtids.as_deref().is_some_and(|gtids| !gtids.is_empty()), "{record:?}");
+    assert!(status.failover.is_none(), "no transition left in progress");
+    let reasons: Vec<String> = support::events(&sandbox, NAMESPACE, NAME)
+        .await
+        .into_iter()
+        .map(|(reason, _)| reason)
+        .collect();
+    for wanted in ["FailoverStarted", "PrimaryFenced", "ReplicaPromoted", "FailoverCompleted"] {
+        assert!(reasons.iter().any(|reason| reason == wanted), "{wanted} in {reasons:?}");
+    }
+    let metrics = support::metrics(&sandbox).await;
+    assert_eq!(
+        support::series(
+            &metrics,
+            "drmysql_failovers_total",
+            &[("namespace", NAMESPACE), ("name", NAME), ("result", "succeeded")],
+        ),
+        Some(1.0),
+        "{:?}",
+        metrics.keys().filter(|key| key.contains("failover")).collect::<Vec<_>>()
+    );
+
+    // The kubelet restarts the old primary's mysqld; it rejoins.
+    let rejoined = support::wait_for(
+        &sandbox,
+        NAMESPACE,
+        NAME,
+        "the old primary rejoined as a replica",
+        Duration::from_secs(90),
+        |drmysql| {
+            drmysql.status.as_ref().is_some_and(|status| {
+                status.instances.iter().any(|instance| {
+                    instance.name == old_primary
+                        && instance.role == Some(InstanceRole::Replica)
+                        && instance.io_thread == Some(drmysql_api::drmysql::ThreadState::Running)
+                })
+            })
+        },
+    )
+    .await;
+    let old_ip = support::check(&sandbox, sandbox.pod_ip(NAMESPACE, &old_primary).await);
+    let seen = wait::until("the post-failover row on the old primary", Duration::from_secs(30), || async {
+        let rows = sandbox
+            .sql(NAMESPACE, NAME, old_ip, &["SELECT note FROM sandbox.rows WHERE id = 2"])
+            .await
+            .map_err(|error| error.to_string())?;
+        if rows.is_empty() {
+            Err("not there yet".to_owned())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    support::check(&sandbox, seen);
+    support::wait_for(
+        &sandbox,
+        NAMESPACE,
+        NAME,
+        "Ready after the rejoin",
+        Duration::from_secs(60),
+        |drmysql| support::has(drmysql, condition::READY, "True"),
+    )
+    .await;
+    println!("after the rejoin: {}", support::describe(&rejoined));
+    support::finish(sandbox).await;
+}
