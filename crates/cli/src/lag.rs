@@ -16,8 +16,9 @@ use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 
+use crate::args::LagArgs;
 use crate::client::{self, Target};
-use crate::{LagArgs, emit, render};
+use crate::{emit, render};
 
 /// Prints the lag table, and with `--watch` every changed one after it.
 pub async fn run(target: &Target, args: &LagArgs) -> anyhow::Result<()> {

@@ -7,98 +7,36 @@
 //! lag and threads, the tunnel's round trips in both directions, the
 //! conditions and the recent failovers at once.
 //!
-//! Subcommands today: `status NAME` and `lag NAME [--watch]`, both read-only.
-//! `switchover`, `failover`, `check-tunnel` and `rebuild` arrive together with
-//! the controller's failover executor, which they ask to act; until it exists
-//! they are not offered at all.
+//! Subcommands: `status NAME` and `lag NAME [--watch]` read; `switchover`,
+//! `failover`, `check-tunnel` and `rebuild` ask the controller to act. A
+//! request is an annotation on the DRMySQL (`drmysql.io/switchover-to` and
+//! the others of `drmysql_api::names::request`), which the controller removes
+//! once it has answered in `status.lastRequest`; the plugin checks the request
+//! first, writes the annotation, then waits for the answer and, for a
+//! switchover or failover, for the record in `status.history`.
 //!
 //! Flags follow kubectl: `-n/--namespace`, `--context`, `--kubeconfig`. Exit
 //! status 0 on success, 1 on any error, with a message naming what to fix.
 
+mod act;
+mod args;
 mod client;
+mod commands;
+mod follow;
 mod lag;
+mod matrix;
 mod render;
+mod report;
+mod request;
 mod table;
+mod validate;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::Parser;
 
-/// Shows DRMySQL objects: instances, replication lag, tunnel checks,
-/// conditions and failovers.
-#[derive(Parser, Debug)]
-#[command(name = "kubectl drmysql", bin_name = "kubectl drmysql", version, about)]
-struct Cli {
-    /// Namespace of the DRMySQL [default: the context's namespace, else `default`].
-    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
-    namespace: Option<String>,
-
-    /// kubeconfig context to use [default: the kubeconfig's current-context].
-    #[arg(long, global = true, value_name = "CONTEXT")]
-    context: Option<String>,
-
-    /// kubeconfig file [default: the files in KUBECONFIG, else ~/.kube/config].
-    #[arg(long, global = true, value_name = "FILE")]
-    kubeconfig: Option<PathBuf>,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Instances (role, node, pod IP, readiness, lag, replication threads), tunnel
-    /// checks with round-trip times, conditions, the failover in progress and the
-    /// last failovers.
-    Status(StatusArgs),
-    /// Each replica's lag against spec.lag.alertThresholdSeconds, those above it marked.
-    Lag(LagArgs),
-}
-
-#[derive(Args, Debug)]
-struct StatusArgs {
-    /// Name of the DRMySQL.
-    name: String,
-
-    /// Output format: a table, or the DRMySQL's status as JSON or YAML.
-    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
-    output: Output,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum Output {
-    /// Aligned text for people.
-    Table,
-    /// `.status` as JSON, with the API's field names.
-    Json,
-    /// `.status` as YAML, with the API's field names.
-    Yaml,
-}
-
-/// Arguments of `lag`.
-#[derive(Args, Debug)]
-pub struct LagArgs {
-    /// Name of the DRMySQL.
-    pub name: String,
-
-    /// Keep running and print the table again whenever it changes; Ctrl-C stops.
-    #[arg(short = 'w', long)]
-    pub watch: bool,
-
-    /// With --watch: read the DRMySQL every SECONDS instead of watching it
-    /// (for users allowed `get` but not `watch`).
-    #[arg(long, value_name = "SECONDS", requires = "watch", value_parser = positive_seconds)]
-    pub interval: Option<f64>,
-}
-
-fn positive_seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => Ok(seconds),
-        _ => Err(format!("{text:?} is not a positive number of seconds")),
-    }
-}
+use crate::args::{Cli, Command, Output};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -153,6 +91,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             emit(&text)
         }
         Command::Lag(args) => lag::run(&target, &args).await,
+        Command::Switchover(args) => commands::switchover(&target, &args).await,
+        Command::Failover(args) => commands::failover(&target, &args).await,
+        Command::CheckTunnel(args) => commands::check_tunnel(&target, &args).await,
+        Command::Rebuild(args) => commands::rebuild(&target, &args).await,
     }
 }
 

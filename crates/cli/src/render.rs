@@ -8,17 +8,20 @@
 
 use chrono::{DateTime, Utc};
 use drmysql_api::drmysql::{DRMySQL, DRMySQLStatus, InstanceRole, InstanceStatus};
+use drmysql_api::names::request;
 use kube::ResourceExt;
 use serde::Serialize;
 use std::fmt::Write;
 
+use crate::report;
 use crate::table::{self, NONE, Table};
 
 /// How many entries of `status.history` the status table shows.
 pub const HISTORY_SHOWN: usize = 5;
 
 /// The full picture of one DRMySQL: summary, instances, tunnel checks,
-/// conditions, the failover in progress and the last failovers.
+/// conditions, the last request and any pending one, the failover in
+/// progress and the last failovers.
 pub fn status(drmysql: &DRMySQL, now: DateTime<Utc>) -> String {
     let empty = DRMySQLStatus::default();
     let status = drmysql.status.as_ref().unwrap_or(&empty);
@@ -27,6 +30,7 @@ pub fn status(drmysql: &DRMySQL, now: DateTime<Utc>) -> String {
     instances(&mut out, status);
     tunnel(&mut out, status, now);
     conditions(&mut out, status, now);
+    last_request(&mut out, drmysql, status, now);
     failover(&mut out, status, now);
     history(&mut out, status);
     out
@@ -236,6 +240,47 @@ fn conditions(out: &mut String, status: &DRMySQLStatus, now: DateTime<Utc>) {
     indent(out, &rows.render());
 }
 
+fn last_request(out: &mut String, drmysql: &DRMySQL, status: &DRMySQLStatus, now: DateTime<Utc>) {
+    match &status.last_request {
+        None => out.push_str("\nLast request: none\n"),
+        Some(answer) => {
+            line(
+                out,
+                format_args!(
+                    "\nLast request: {}, {} {} ({} ago)",
+                    report::asked(answer),
+                    name(&answer.outcome),
+                    table::time(answer.answered_at),
+                    table::age(answer.answered_at, now)
+                ),
+            );
+            line(out, format_args!("  Message: {}", answer.message));
+        }
+    }
+    let annotations = drmysql.annotations();
+    for key in request::ALL {
+        if key == request::FAILOVER_FORCE {
+            continue;
+        }
+        if let Some(value) = annotations.get(key) {
+            // As the controller reads it: `true` in any case, blanks ignored.
+            let forced = if key == request::FAILOVER_TO
+                && annotations
+                    .get(request::FAILOVER_FORCE)
+                    .is_some_and(|force| force.trim().eq_ignore_ascii_case("true"))
+            {
+                " (forced)"
+            } else {
+                ""
+            };
+            line(
+                out,
+                format_args!("  Pending: {key}=\"{value}\"{forced}, not answered yet"),
+            );
+        }
+    }
+}
+
 fn failover(out: &mut String, status: &DRMySQLStatus, now: DateTime<Utc>) {
     let Some(progress) = &status.failover else {
         out.push_str("\nFailover in progress: none\n");
@@ -272,7 +317,9 @@ fn history(out: &mut String, status: &DRMySQLStatus) {
             status.history.len()
         ),
     );
-    let mut rows = Table::new(&["STARTED", "KIND", "FROM", "TO", "OUTCOME", "TOOK", "DETAIL"]);
+    let mut rows = Table::new(&[
+        "STARTED", "KIND", "FROM", "TO", "OUTCOME", "TOOK", "RPO", "FORCED", "DETAIL",
+    ]);
     for record in status.history.iter().rev().take(shown) {
         let mut detail = record.reason.clone();
         if let Some(message) = &record.message {
@@ -289,7 +336,14 @@ fn history(out: &mut String, status: &DRMySQLStatus) {
             record.from.clone(),
             record.to.clone(),
             name(&record.outcome),
-            table::duration((record.finished_at - record.started_at).num_seconds().max(0)),
+            record.duration_seconds.map_or_else(
+                || table::duration((record.finished_at - record.started_at).num_seconds().max(0)),
+                report::seconds,
+            ),
+            record
+                .rpo_seconds
+                .map_or_else(|| NONE.to_owned(), report::seconds),
+            table::yes_no(record.forced),
             detail,
         ]);
     }

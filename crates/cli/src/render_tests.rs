@@ -1,9 +1,10 @@
 //! Golden tests of the status and lag tables, built from the DRMySQL JSON
 //! fixtures in `crates/cli/fixtures/`, at a fixed "now" so that ages are
 //! stable: a healthy-but-degraded DRMySQL (one replica above the lag threshold,
-//! one tunnel direction down, two finished transitions), one in the middle of
-//! a forced failover (fenced and quarantined instances, a stale status, more
-//! history than is shown), and one the controller has not reported on yet.
+//! one tunnel direction down, two finished transitions, an answered tunnel
+//! check), one in the middle of a forced failover (fenced and quarantined
+//! instances, a stale status, more history than is shown, a pending rebuild
+//! request), and one the controller has not reported on yet.
 
 use super::*;
 
@@ -60,12 +61,15 @@ Conditions:
   TunnelReachable      False    Unreachable         3m0s    primary orders-cloud-a cannot reach replica orders-aws: connect timeout after 2s
   LagWithinThreshold   False    LagAboveThreshold   1m30s   orders-aws is 45s behind (threshold 30s)
 
+Last request: CheckTunnel, Done 2026-03-01T11:59:56Z (4s ago)
+  Message: 4 pairs checked, 1 unreachable
+
 Failover in progress: none
 
 Last failovers (newest first, 2 of 2 in status.history):
-  STARTED                KIND         FROM             TO               OUTCOME     TOOK   DETAIL
-  2026-02-27T10:00:00Z   Switchover   orders-cloud-a   orders-tencent   Aborted     4s     kubectl drmysql switchover; candidate lag 45s above maxLagForFailoverSeconds 30
-  2026-02-20T08:00:00Z   Failover     orders-tencent   orders-cloud-a   Succeeded   9s     primary lost: connection refused from 2 vantage points; lost GTIDs 0-1-1042
+  STARTED                KIND         FROM             TO               OUTCOME     TOOK   RPO    FORCED   DETAIL
+  2026-02-27T10:00:00Z   Switchover   orders-cloud-a   orders-tencent   Aborted     4s     0s     no       kubectl drmysql switchover; candidate lag 45s above maxLagForFailoverSeconds 30
+  2026-02-20T08:00:00Z   Failover     orders-tencent   orders-cloud-a   Succeeded   9.3s   1.5s   no       primary lost: connection refused from 2 vantage points; lost GTIDs 0-1-1042
 "#,
     );
 }
@@ -94,17 +98,21 @@ Tunnel checks: none yet
 
 Conditions: none yet
 
+Last request: Failover to billing-1 (forced), Started 2026-03-01T11:59:20Z (40s ago)
+  Message: failing over from billing-0
+  Pending: drmysql.io/rebuild="billing-2", not answered yet
+
 Failover in progress: Failover from billing-0 to billing-1, step Promote, started 2026-03-01T11:59:20Z (40s ago)
   Reason: primary lost: no heartbeat for 10s from the controller and billing-1
   Forced: the RPO guard (spec.replication.maxLagForFailoverSeconds) was overridden
 
 Last failovers (newest first, 5 of 6 in status.history):
-  STARTED                KIND         FROM        TO          OUTCOME     TOOK    DETAIL
-  2026-01-06T00:00:00Z   Failover     billing-0   billing-1   Succeeded   2h0m    r6
-  2026-01-05T00:00:00Z   Switchover   billing-1   billing-0   Succeeded   2s      r5
-  2026-01-04T00:00:00Z   Switchover   billing-0   billing-1   Succeeded   2s      r4
-  2026-01-03T00:00:00Z   Failover     billing-0   billing-2   Failed      1m10s   r3; step Promote: access denied
-  2026-01-02T00:00:00Z   Switchover   billing-1   billing-0   Succeeded   3s      r2
+  STARTED                KIND         FROM        TO          OUTCOME     TOOK    RPO    FORCED   DETAIL
+  2026-01-06T00:00:00Z   Failover     billing-0   billing-1   Succeeded   2h0m    1.2s   yes      r6; lost GTIDs 3E11FA47-71CA-11E1-9E33-C80AA9429562:20-22
+  2026-01-05T00:00:00Z   Switchover   billing-1   billing-0   Succeeded   2s      -      no       r5
+  2026-01-04T00:00:00Z   Switchover   billing-0   billing-1   Succeeded   2s      -      no       r4
+  2026-01-03T00:00:00Z   Failover     billing-0   billing-2   Failed      1m10s   -      no       r3; step Promote: access denied
+  2026-01-02T00:00:00Z   Switchover   billing-1   billing-0   Succeeded   3s      -      no       r2
 "#,
     );
 }
@@ -125,6 +133,8 @@ Instances: none reported yet
 Tunnel checks: none yet
 
 Conditions: none yet
+
+Last request: none
 
 Failover in progress: none
 

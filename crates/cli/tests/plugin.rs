@@ -4,188 +4,23 @@
 //! controller would; the namespace taken from `-n`, from the context or
 //! `default`; the errors for a missing object, a wrong namespace, a missing
 //! CRD, an unknown context, no kubeconfig and an unreachable API, each with
-//! exit status 1; `lag --watch` (by watch and by polling) printing an update
-//! after a status change and stopping cleanly on Ctrl-C; and the plugin run by
-//! real kubectl as `kubectl drmysql status`. kubectl must be installed: when it
-//! is not found, that test fails and says so.
+//! exit status 1; the help offering every subcommand; `lag --watch` (by watch
+//! and by polling) printing an update after a status change and stopping
+//! cleanly on Ctrl-C; and the plugin run by real kubectl as `kubectl drmysql
+//! status`. kubectl must be installed: when it is not found, that test fails
+//! and says so. The requests (`switchover`, `failover`, `check-tunnel`,
+//! `rebuild`) are tested in `transitions.rs` and `checks.rs`.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::process::Stdio;
 use std::time::Duration;
 
-use drmysql_api::drmysql::DRMySQL;
-use drmysql_e2e::apiserver::{ApiServer, ApiServerHandle, Config};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use drmysql_e2e::apiserver::Config;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// The plugin under test.
-const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-drmysql");
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A simulator (with or without the CRDs), its kube client, and a scratch HOME
-/// holding its kubeconfig.
-struct Cluster {
-    server: ApiServerHandle,
-    client: kube::Client,
-    home: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-impl Cluster {
-    async fn start() -> Self {
-        Self::start_with(Config::new(loopback()).with_crd_dir(repo_root().join("crds"))).await
-    }
-
-    async fn start_with(config: Config) -> Self {
-        let server = ApiServer::start_with(config).await.expect("the simulator starts");
-        let client = server.client().await.expect("a client for the simulator");
-        let home = tempfile::tempdir().expect("a scratch HOME");
-        let kubeconfig = home.path().join("kubeconfig");
-        server
-            .write_kubeconfig(&kubeconfig)
-            .expect("write the kubeconfig");
-        Self {
-            server,
-            client,
-            home,
-            kubeconfig,
-        }
-    }
-
-    /// The plugin, with HOME the scratch directory.
-    fn plugin(&self, args: &[&str]) -> tokio::process::Command {
-        plugin(self.home.path(), args)
-    }
-
-    /// Runs the plugin with `--kubeconfig` and `args` to completion.
-    async fn run(&self, args: &[&str]) -> Run {
-        let kubeconfig = self.kubeconfig.display().to_string();
-        let mut all = vec!["--kubeconfig", kubeconfig.as_str()];
-        all.extend_from_slice(args);
-        run(self.plugin(&all), &all).await
-    }
-
-    /// The example DRMySQL `orders`, created in `namespace` with `status`.
-    async fn create_orders(&self, namespace: &str, status: Value) {
-        let text = std::fs::read_to_string(repo_root().join("examples/mysql/drmysql-basic.yaml"))
-            .expect("examples/mysql/drmysql-basic.yaml is readable");
-        let mut manifest: Value = serde_saphyr::from_str(&text).expect("the example is YAML");
-        manifest["metadata"]["namespace"] = Value::from(namespace);
-        let drmysql: DRMySQL = serde_json::from_value(manifest).expect("the example is a DRMySQL");
-        let api: Api<DRMySQL> = Api::namespaced(self.client.clone(), namespace);
-        api.create(&PostParams::default(), &drmysql)
-            .await
-            .expect("the example is created");
-        self.patch_status(namespace, status).await;
-    }
-
-    async fn patch_status(&self, namespace: &str, status: Value) {
-        let api: Api<DRMySQL> = Api::namespaced(self.client.clone(), namespace);
-        api.patch_status(
-            "orders",
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await
-        .expect("the status is patched");
-    }
-
-    async fn create_namespace(&self, name: &str) {
-        let namespace: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": name}})).expect("a Namespace");
-        Api::<Namespace>::all(self.client.clone())
-            .create(&PostParams::default(), &namespace)
-            .await
-            .expect("the namespace is created");
-    }
-}
-
-/// The plugin with a clean environment: HOME is `home` and neither KUBECONFIG
-/// nor an in-cluster service account is visible.
-fn plugin(home: &Path, args: &[&str]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(PLUGIN);
-    command
-        .args(args)
-        .env("HOME", home)
-        .env_remove("KUBECONFIG")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("DRMYSQL_LOG")
-        .kill_on_drop(true);
-    command
-}
-
-fn loopback() -> std::net::SocketAddr {
-    "127.0.0.1:0".parse().expect("loopback address")
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-async fn run(mut command: tokio::process::Command, args: &[&str]) -> Run {
-    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .unwrap_or_else(|_| panic!("kubectl-drmysql {} did not finish within 60 s", args.join(" ")))
-        .expect("kubectl-drmysql runs");
-    let run = Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    eprintln!(
-        "$ kubectl-drmysql {}\n{}{}(exit {:?})",
-        args.join(" "),
-        run.stdout,
-        run.stderr,
-        run.code
-    );
-    run
-}
-
-impl Run {
-    fn ok(&self) -> &str {
-        assert_eq!(self.code, Some(0), "expected success: {}", self.stderr);
-        assert!(self.stderr.is_empty(), "nothing on stderr: {}", self.stderr);
-        &self.stdout
-    }
-
-    fn failed(&self) -> &str {
-        assert_eq!(
-            self.code,
-            Some(1),
-            "expected exit 1: {}{}",
-            self.stdout,
-            self.stderr
-        );
-        assert!(self.stdout.is_empty(), "nothing on stdout: {}", self.stdout);
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        assert!(self.stderr.starts_with("error: "), "{}", self.stderr);
-        &self.stderr
-    }
-}
-
-/// The whitespace-separated cells of each line.
-fn cells(text: &str) -> Vec<Vec<&str>> {
-    text.lines()
-        .map(|line| line.split_whitespace().collect())
-        .collect()
-}
-
-fn has_row(text: &str, row: &[&str]) -> bool {
-    cells(text).iter().any(|line| line.starts_with(row))
-}
-
-fn ago(seconds: i64) -> String {
-    (chrono::Utc::now() - chrono::Duration::seconds(seconds))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+use support::{Cluster, ago, has_row, loopback, plugin, run};
 
 /// What the controller would write for the basic example: both instances up,
 /// the tunnel checked both ways, conditions, a failover in progress and one
@@ -222,14 +57,17 @@ fn observed_status(replica_lag: f64) -> Value {
                      "forced": false},
         "history": [
             {"kind": "Switchover", "from": "orders-tencent", "to": "orders-cloud-a", "reason": "planned move back",
-             "startedAt": "2026-02-27T10:00:00Z", "finishedAt": "2026-02-27T10:00:04Z", "outcome": "Succeeded"}
+             "startedAt": "2026-02-27T10:00:00Z", "finishedAt": "2026-02-27T10:00:04Z", "outcome": "Succeeded",
+             "forced": false, "durationSeconds": 4.2, "rpoSeconds": 0.0}
         ],
+        "lastRequest": {"kind": "Switchover", "target": "orders-cloud-a", "forced": false, "outcome": "Started",
+                        "message": "switching over from orders-tencent", "answeredAt": "2026-02-27T10:00:00Z"},
         "observedGeneration": 1
     })
 }
 
 fn assert_status_table(text: &str) {
-    let expected_rows: [&[&str]; 10] = [
+    let expected_rows: [&[&str]; 11] = [
         &["Name:", "default/orders"],
         &["Phase:", "Running"],
         &["Primary:", "orders-cloud-a", "on", "vm-0-7-rockylinux"],
@@ -274,8 +112,19 @@ fn assert_status_table(text: &str) {
             "orders-tencent",
             "orders-cloud-a",
             "Succeeded",
-            "4s",
+            "4.2s",
+            "0s",
+            "no",
             "planned",
+        ],
+        &[
+            "Last",
+            "request:",
+            "Switchover",
+            "to",
+            "orders-cloud-a,",
+            "Started",
+            "2026-02-27T10:00:00Z",
         ],
     ];
     for row in expected_rows {
@@ -404,10 +253,16 @@ async fn errors_name_what_to_fix_and_exit_1() {
         "{}",
         help.stdout
     );
-    for absent in ["switchover", "failover", "check-tunnel", "rebuild"] {
-        let attempt = cluster.run(&[absent, "orders"]).await;
-        assert_eq!(attempt.code, Some(1), "`{absent}` is not offered yet");
+    for offered in ["switchover", "failover", "check-tunnel", "rebuild"] {
+        assert!(
+            help.stdout.contains(offered),
+            "{offered} is offered: {}",
+            help.stdout
+        );
     }
+    let rebuild_help = cluster.run(&["rebuild", "--help"]).await;
+    assert_eq!(rebuild_help.code, Some(0));
+    assert!(rebuild_help.stdout.contains("--yes"), "{}", rebuild_help.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -587,79 +442,32 @@ async fn read_until(
     text
 }
 
-/// kubectl: `$KUBECTL`, or the first `kubectl` on `PATH`.
-fn kubectl_binary() -> PathBuf {
-    if let Some(explicit) = std::env::var_os("KUBECTL") {
-        return PathBuf::from(explicit);
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("kubectl"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "kubectl was not found on PATH (or in $KUBECTL): the plugin test runs `kubectl drmysql`; \
-                 install the package kubectl (scripts/install-deps does)"
-            )
-        })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_runs_it_as_a_plugin() {
-    let kubectl = kubectl_binary();
     let cluster = Cluster::start().await;
     cluster.create_orders("default", observed_status(0.25)).await;
 
-    let plugin_dir = Path::new(PLUGIN).parent().expect("the plugin's directory");
-    let path = std::env::join_paths(
-        std::iter::once(plugin_dir.to_path_buf())
-            .chain(std::env::var_os("PATH").iter().flat_map(std::env::split_paths)),
-    )
-    .expect("a PATH");
-    let kubeconfig = cluster.kubeconfig.display().to_string();
-    let kubectl_run = |args: Vec<String>| {
-        let mut command = tokio::process::Command::new(&kubectl);
-        command
-            .args(&args)
-            .env("PATH", &path)
-            .env("HOME", cluster.home.path())
-            .env_remove("KUBECONFIG")
-            .kill_on_drop(true);
-        async move {
-            let output = tokio::time::timeout(Duration::from_secs(60), command.output())
-                .await
-                .expect("kubectl finishes within 60 s")
-                .expect("kubectl runs");
-            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-            eprintln!("$ kubectl {}\n{stdout}{stderr}", args.join(" "));
-            (output.status.code(), stdout, stderr)
-        }
-    };
+    let status = cluster.kubectl(&["drmysql", "status", "orders"]).await;
+    assert_eq!(status.code, Some(0), "kubectl drmysql status: {}", status.stderr);
+    assert_status_table(&status.stdout);
 
-    let (code, stdout, stderr) = kubectl_run(
-        ["drmysql", "status", "orders", "--kubeconfig", &kubeconfig]
-            .map(str::to_owned)
-            .to_vec(),
-    )
-    .await;
-    assert_eq!(code, Some(0), "kubectl drmysql status: {stderr}");
-    assert_status_table(&stdout);
-
-    let (code, _, stderr) = kubectl_run(
-        ["drmysql", "status", "nosuch", "--kubeconfig", &kubeconfig]
-            .map(str::to_owned)
-            .to_vec(),
-    )
-    .await;
-    assert_eq!(code, Some(1), "the plugin's exit status passes through kubectl");
-    assert!(stderr.contains("DRMySQL \"nosuch\" not found"), "{stderr}");
+    let missing = cluster.kubectl(&["drmysql", "status", "nosuch"]).await;
+    assert_eq!(
+        missing.code,
+        Some(1),
+        "the plugin's exit status passes through kubectl"
+    );
+    assert!(
+        missing.stderr.contains("DRMySQL \"nosuch\" not found"),
+        "{}",
+        missing.stderr
+    );
 
     // Its exit status also counts warnings about other plugins on PATH, so only the listing is checked.
-    let (_, stdout, _) = kubectl_run(["plugin", "list"].map(str::to_owned).to_vec()).await;
+    let list = cluster.kubectl(&["plugin", "list"]).await;
     assert!(
-        stdout.contains("kubectl-drmysql"),
-        "kubectl plugin list finds it: {stdout}"
+        list.stdout.contains("kubectl-drmysql"),
+        "kubectl plugin list finds it: {}",
+        list.stdout
     );
 }
