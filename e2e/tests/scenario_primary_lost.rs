@@ -1,5 +1,5 @@
-//! Scenario: the primary is lost, and the failover decision reports it
-//! without acting (this version executes no failover).
+//! Scenario: the primary is lost under policy Manual, and the failover
+//! decision reports it and waits for a person's approval.
 //!
 //! The primary's `mysqld` is frozen with SIGSTOP rather than killed: a killed
 //! container is restarted by the kubelet within a second or two, while a

@@ -317,6 +317,16 @@ impl ControllerMetrics {
         self.heartbeat_age.remove(&cluster);
         self.primary_writable.remove(&cluster);
         self.primary_failed.remove(&cluster);
+        for kind in ["failover", "switchover"] {
+            for result in ["succeeded", "failed", "aborted"] {
+                self.failovers.remove(&TransitionLabels {
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                    kind: kind.to_owned(),
+                    result: result.to_owned(),
+                });
+            }
+        }
         for kind in crate::failover::report::DECISION_KINDS {
             self.failover_decision.remove(&DecisionLabels {
                 namespace: namespace.to_owned(),

@@ -1,7 +1,7 @@
-//! The decision as this version reports it: it is computed on every reconcile
-//! and published as the `PrimaryAvailable` condition, Events on its
-//! transitions, and metrics. Nothing is executed: no role, label, `read_only`
-//! or replication setting changes here. Pure.
+//! The decision as it is reported: computed on every reconcile and published
+//! as the `PrimaryAvailable` condition, Events on its transitions, and
+//! metrics. Carrying a failover or switchover out is [`crate::transition`]'s
+//! business; nothing here changes a role, label or server. Pure.
 //!
 //! | primary's health | `PrimaryAvailable` | reason |
 //! |---|---|---|
@@ -122,20 +122,9 @@ impl Outcome {
         }
     }
 
-    /// The decision's reason, and what this version does about it.
+    /// The decision's reason, which says what is done about it.
     pub fn message(&self) -> String {
-        match &self.decision {
-            Decision::FailOver { to, reason, .. } => format!(
-                "{reason}; automatic failover is not executed yet in this version: promote {to} by hand"
-            ),
-            Decision::SwitchOver { reason, .. } => {
-                format!("{reason}; switchover is not executed yet in this version")
-            }
-            Decision::AwaitApproval { reason, .. } => {
-                format!("{reason}; this version reports the decision only and promotes nothing by itself")
-            }
-            decision => decision.reason().to_owned(),
-        }
+        self.decision.reason().to_owned()
     }
 
     /// The Events that the change from `old` to `new` (this outcome's

@@ -279,7 +279,7 @@ fn the_controller_alone_losing_the_primary_keeps_it_available() {
 }
 
 #[test]
-fn automatic_policy_says_the_failover_it_would_make_is_not_executed() {
+fn automatic_policy_reports_the_failover_it_makes_and_why() {
     let mut reconciles = Reconciles::new(json!({}));
     reconciles.at(0, Primary::Alive);
     let killed = reconciles.at(1, Primary::Killed);
@@ -290,9 +290,7 @@ fn automatic_policy_says_the_failover_it_would_make_is_not_executed() {
     );
     assert_eq!(reasons(&killed.events), [REASON_FAILED]);
     assert!(
-        killed.events[0]
-            .note
-            .contains("automatic failover is not executed yet in this version: promote orders-1 by hand"),
+        killed.events[0].note.contains("promoting orders-1"),
         "{}",
         killed.events[0].note
     );
