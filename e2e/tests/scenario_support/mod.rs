@@ -279,3 +279,319 @@ pub async fn write_and_replicate(
     check(sandbox, seen);
     written.elapsed()
 }
+
+/// The newest `status.history` record of `kind`, if any.
+pub fn history_record(
+    drmysql: &DRMySQL,
+    kind: drmysql_api::drmysql::TransitionKind,
+) -> Option<&drmysql_api::drmysql::FailoverRecord> {
+    drmysql
+        .status
+        .as_ref()?
+        .history
+        .iter()
+        .rev()
+        .find(|record| record.kind == kind)
+}
+
+/// The `kubectl-drmysql` plugin beside the running test (same target
+/// directory and profile), brought up to date by cargo, once it offers
+/// `subcommand`; why not, when it cannot be built or lacks it.
+pub fn plugin(subcommand: &str) -> Result<std::path::PathBuf, String> {
+    let executable = std::env::current_exe().map_err(|error| format!("no current executable: {error}"))?;
+    let mut profile_dir = executable
+        .parent()
+        .ok_or_else(|| format!("{} has no parent", executable.display()))?
+        .to_path_buf();
+    if profile_dir.file_name().is_some_and(|name| name == "deps") {
+        profile_dir.pop();
+    }
+    let target_dir = profile_dir
+        .parent()
+        .ok_or_else(|| format!("{} has no parent", profile_dir.display()))?
+        .to_path_buf();
+    let profile = match profile_dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+    {
+        Some(name) if name == "debug" => "dev".to_owned(),
+        Some(name) => name,
+        None => return Err(format!("{} has no name", profile_dir.display())),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let built = std::process::Command::new(cargo)
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .args([
+            "--package",
+            "drmysql-cli",
+            "--bin",
+            "kubectl-drmysql",
+            "--profile",
+            &profile,
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .output()
+        .map_err(|error| format!("cargo does not run: {error}"))?;
+    if !built.status.success() {
+        let stderr = String::from_utf8_lossy(&built.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+        return Err(format!(
+            "cargo build -p drmysql-cli failed ({}): {}",
+            built.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    let binary = profile_dir.join("kubectl-drmysql");
+    let help = std::process::Command::new(&binary)
+        .args([subcommand, "--help"])
+        .output()
+        .map_err(|error| format!("{} does not run: {error}", binary.display()))?;
+    if help.status.success() {
+        Ok(binary)
+    } else {
+        Err(format!(
+            "{} offers no `{subcommand}`: {}",
+            binary.display(),
+            String::from_utf8_lossy(&help.stderr).trim()
+        ))
+    }
+}
+
+/// How a request reached the controller.
+#[derive(Debug)]
+pub enum Requested {
+    /// `kubectl drmysql ...` ran to its end (it waits for the outcome).
+    Plugin {
+        /// Whether it exited 0.
+        success: bool,
+        /// Its standard output.
+        stdout: String,
+        /// Its standard error (the progress lines).
+        stderr: String,
+        /// How long it ran.
+        took: Duration,
+    },
+    /// The plugin was unavailable (the reason); the annotations were
+    /// written through the API instead.
+    Annotation(String),
+}
+
+impl Requested {
+    /// A multi-line account, for the test's output.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Plugin {
+                success,
+                stdout,
+                stderr,
+                took,
+            } => format!(
+                "kubectl drmysql exited {} after {:.1} s\n--- stdout\n{}\n--- stderr\n{}",
+                if *success { "0" } else { "non-zero" },
+                took.as_secs_f64(),
+                stdout.trim_end(),
+                stderr.trim_end()
+            ),
+            Self::Annotation(why) => {
+                format!("annotation written through the API (plugin unavailable: {why})")
+            }
+        }
+    }
+}
+
+/// Merges `annotations` into DRMySQL `namespace/name`'s metadata.
+pub async fn annotate(sandbox: &Sandbox, namespace: &str, name: &str, annotations: &[(&str, &str)]) {
+    let map: serde_json::Map<String, serde_json::Value> = annotations
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), serde_json::Value::from(*value)))
+        .collect();
+    let patch = serde_json::json!({"metadata": {"annotations": map}});
+    Api::<DRMySQL>::namespaced(sandbox.host_client(), namespace)
+        .patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("annotating DRMySQL {namespace}/{name}: {error}"));
+}
+
+/// How requests are made: with the plugin when it builds and offers the
+/// subcommand, else by writing the annotations (the reason kept).
+#[derive(Clone, Debug)]
+pub enum Requester {
+    /// The plugin's path.
+    Plugin(std::path::PathBuf),
+    /// Why the plugin cannot be used.
+    Annotation(String),
+}
+
+impl Requester {
+    /// Builds the plugin (before a scenario times anything) and checks that
+    /// it offers `subcommand`.
+    pub async fn for_subcommand(subcommand: &str) -> Self {
+        let subcommand = subcommand.to_owned();
+        match tokio::task::spawn_blocking(move || plugin(&subcommand)).await {
+            Ok(Ok(binary)) => Self::Plugin(binary),
+            Ok(Err(why)) => Self::Annotation(why),
+            Err(error) => Self::Annotation(format!("the build thread failed: {error}")),
+        }
+    }
+
+    /// Asks the controller with `kubectl drmysql <plugin_args>` against the
+    /// sandbox's host API (waiting for the outcome, up to 120 s), or writes
+    /// `annotations` on DRMySQL `namespace/name`.
+    pub async fn request(
+        &self,
+        sandbox: &Sandbox,
+        namespace: &str,
+        name: &str,
+        plugin_args: &[&str],
+        annotations: &[(&str, &str)],
+    ) -> Requested {
+        let binary = match self {
+            Self::Plugin(binary) => binary,
+            Self::Annotation(why) => {
+                annotate(sandbox, namespace, name, annotations).await;
+                return Requested::Annotation(why.clone());
+            }
+        };
+        let began = std::time::Instant::now();
+        let run = tokio::process::Command::new(binary)
+            .arg("--kubeconfig")
+            .arg(sandbox.host_kubeconfig())
+            .args(["-n", namespace])
+            .args(plugin_args)
+            .args(["--timeout", "120s"])
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(150), run)
+            .await
+            .unwrap_or_else(|_| panic!("kubectl drmysql {plugin_args:?} ran for more than 150 s"))
+            .unwrap_or_else(|error| panic!("{} does not run: {error}", binary.display()));
+        Requested::Plugin {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            took: began.elapsed(),
+        }
+    }
+}
+
+/// The `drmysql.io/role` label of each of DRMySQL `namespace/name`'s Pods.
+pub async fn role_labels(sandbox: &Sandbox, namespace: &str, name: &str) -> BTreeMap<String, Option<String>> {
+    check(sandbox, sandbox.instance_pods(namespace, name).await)
+        .into_iter()
+        .map(|pod| {
+            let role = pod
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(drmysql_api::names::LABEL_ROLE))
+                .cloned();
+            (pod.metadata.name.unwrap_or_default(), role)
+        })
+        .collect()
+}
+
+/// The pid of `mysqld` in Pod `namespace/pod` on the host node, if it runs.
+pub fn mysqld_pid(sandbox: &Sandbox, namespace: &str, pod: &str) -> Option<u32> {
+    let node = sandbox
+        .node(sandbox.host_node())
+        .unwrap_or_else(|| panic!("no node {}", sandbox.host_node()));
+    node.pods()
+        .iter()
+        .find(|running| running.namespace == namespace && running.name == pod)
+        .and_then(|running| running.pids.get("mysqld").copied())
+}
+
+/// Sends `signal` (`9`, `STOP`, `CONT`) to `pid`; whether it was delivered.
+pub fn send_signal(pid: u32, signal: &str) -> bool {
+    std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The source (`Master_Host`) the server at `address` replicates from, and
+/// its IO and SQL thread states, from `SHOW SLAVE STATUS` (MariaDB's column
+/// order: `Slave_IO_State`, `Master_Host`, ...); `None` when it is no replica.
+pub async fn replication_source(
+    sandbox: &Sandbox,
+    namespace: &str,
+    name: &str,
+    address: IpAddr,
+) -> Result<Option<(String, String, String)>, String> {
+    let rows = sandbox
+        .sql(namespace, name, address, &["SHOW SLAVE STATUS"])
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(rows.first().map(|row| {
+        let column = |index: usize| row.get(index).cloned().flatten().unwrap_or_default();
+        // Slave_IO_Running and Slave_SQL_Running are the 11th and 12th columns.
+        (column(1), column(10), column(11))
+    }))
+}
+
+/// The ids of `sandbox.rows` on the server at `address`.
+pub async fn row_ids(
+    sandbox: &Sandbox,
+    namespace: &str,
+    name: &str,
+    address: IpAddr,
+) -> Result<std::collections::BTreeSet<u64>, String> {
+    let rows = sandbox
+        .sql(namespace, name, address, &["SELECT id FROM sandbox.rows"])
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| row.into_iter().next().flatten())
+        .filter_map(|id| id.parse().ok())
+        .collect())
+}
+
+/// The core/v1 Events about DRMySQL `namespace/name`, as `(reason, message,
+/// when)`, oldest first; `when` is when it was last seen: its series' last
+/// observation (a repeated Event is a series of the first one, which keeps
+/// the first message), else its last timestamp, event time or first
+/// timestamp.
+pub async fn events_timed(
+    sandbox: &Sandbox,
+    namespace: &str,
+    name: &str,
+) -> Vec<(String, String, Option<chrono::DateTime<chrono::Utc>>)> {
+    let api: Api<Event> = Api::namespaced(sandbox.host_client(), namespace);
+    let selector = format!("involvedObject.name={name},involvedObject.kind=DRMySQL");
+    let mut events: Vec<(String, String, Option<chrono::DateTime<chrono::Utc>>)> = api
+        .list(&ListParams::default().fields(&selector))
+        .await
+        .unwrap_or_else(|error| panic!("Events of {namespace}/{name} cannot be listed: {error}"))
+        .items
+        .into_iter()
+        .map(|event| {
+            let when = event
+                .series
+                .and_then(|series| series.last_observed_time)
+                .map(|time| time.0)
+                .or(event.last_timestamp.map(|time| time.0))
+                .or(event.event_time.map(|time| time.0))
+                .or(event.first_timestamp.map(|time| time.0))
+                .and_then(|time| {
+                    let nanos = u32::try_from(time.subsec_nanosecond()).ok()?;
+                    chrono::DateTime::from_timestamp(time.as_second(), nanos)
+                });
+            (
+                event.reason.unwrap_or_default(),
+                event.message.unwrap_or_default(),
+                when,
+            )
+        })
+        .collect();
+    events.sort_by_key(|(_, _, when)| *when);
+    events
+}
