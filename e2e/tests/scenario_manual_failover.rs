@@ -32,23 +32,6 @@
 //!    one is printed.
 //!
 //! Root and MariaDB are required (the test fails naming what is missing).
-//!
-//! Ignored (run it with `--ignored`) until two controller problems are
-//! fixed, both seen with `kill -9` and with SIGSTOP alike:
-//! - the approval is refused, "orders-tencent cannot be promoted: its lag is
-//!   unknown": a replica's lag is measured only while the controller reaches
-//!   the primary (`reconcile::observe`), and the last measured one survives
-//!   a single reconcile as `status.instances[].lagSeconds`, so from the
-//!   second reconcile after the loss the Async lag guard blocks every
-//!   unforced failover, and an approval always comes later than that
-//!   (`--force` goes through);
-//! - the `PrimaryFailed` Event keeps the note of the first `PrimaryFailed`
-//!   of the last 6 minutes: every Event is published with action
-//!   `Reconcile`, and kube-runtime's `Recorder` turns a repeated reason into
-//!   a series of the cached Event, message unchanged. The primary is
-//!   declared failed once already while it boots (both vantage points
-//!   refused), with no replica readable yet, so the Event never names the
-//!   command.
 
 #[path = "scenario_support/mod.rs"]
 mod support;
@@ -106,8 +89,6 @@ async fn try_write(sandbox: &Sandbox, id: u32) -> Result<IpAddr, String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "controller: an unforced failover approved after a crash is refused (its lag is unknown), and the \
-            PrimaryFailed Event keeps the note published while the primary booted; see the module comment"]
 async fn a_manual_policy_waits_for_kubectl_drmysql_failover() {
     let requester = support::Requester::for_subcommand("failover").await;
     println!("requests: {requester:?}");

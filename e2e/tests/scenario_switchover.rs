@@ -30,11 +30,8 @@
 //!
 //! The write-unavailability window (the longest gap between two acknowledged
 //! writes) is printed, and so is a timeline of the Pods' role labels and the
-//! writer Service's endpoints. Reported as `ANOMALY`, not asserted: between
-//! fencing and moving the writer a reconcile labels the fenced old primary
-//! `primary` again (the role assignment keeps `status.currentPrimary`
-//! primary until the writer moves), so it is back in the writer Service,
-//! read-only, and for a moment both Pods are `primary`.
+//! writer Service's endpoints; never are two Pods labelled `primary`, nor
+//! two writer endpoints ready at once.
 //!
 //! Root and MariaDB are required (the test fails naming what is missing).
 
@@ -277,18 +274,15 @@ async fn a_switchover_under_writes_loses_no_acknowledged_write() {
     for seen in &roles_seen {
         println!("{:+.3} s: {}", seconds_after(asked_at, seen.at), seen.what);
     }
-    // Not asserted, reported: the role assignment keeps the current primary
-    // `primary` until the writer moves, over the executor's `fenced` label.
     let doubled: Vec<String> = roles_seen
         .iter()
         .filter(|seen| seen.primaries > 1 || seen.ready > 1)
         .map(|seen| format!("{:+.3} s", seconds_after(asked_at, seen.at)))
         .collect();
-    if !doubled.is_empty() {
-        println!(
-            "ANOMALY: two Pods labelled role=primary or two ready writer endpoints, seen at {doubled:?}"
-        );
-    }
+    assert!(
+        doubled.is_empty(),
+        "two Pods labelled role=primary or two ready writer endpoints, seen at {doubled:?}"
+    );
     for (at, error) in &written.failures {
         println!("{:+.3} s: write failed: {error}", seconds_after(asked_at, *at));
     }

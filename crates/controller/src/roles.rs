@@ -4,11 +4,13 @@
 //! server that might hold writes the primary lacks in front of them. The
 //! rules, first match wins:
 //!
-//! 1. the current primary (`status.currentPrimary`) is `Primary`;
-//! 2. an instance being rebuilt starts over as a `Replica`;
-//! 3. a `Quarantined` instance stays quarantined (only a rebuild lifts it), and
+//! 1. the old primary of a failover or switchover in progress is `Fenced`,
+//!    although it stays `status.currentPrimary` until the writer moves: from
+//!    the first step on it must be in no Service;
+//! 2. the current primary (`status.currentPrimary`) is `Primary`;
+//! 3. an instance being rebuilt starts over as a `Replica`;
+//! 4. a `Quarantined` instance stays quarantined (only a rebuild lifts it), and
 //!    an instance the failover decision quarantines now becomes one;
-//! 4. the old primary of a failover or switchover in progress is `Fenced`;
 //! 5. a former primary (`Primary` in the previous status, or `Fenced`) stays
 //!    `Fenced` until it is seen replicating: wiring attaches it to the new
 //!    primary only after its errant-transaction check passed, so a running
@@ -51,6 +53,9 @@ pub fn assign(inputs: &RoleInputs<'_>) -> BTreeMap<String, InstanceRole> {
 }
 
 fn role_of(name: &str, inputs: &RoleInputs<'_>) -> InstanceRole {
+    if inputs.in_progress.is_some_and(|progress| progress.from == name) {
+        return InstanceRole::Fenced;
+    }
     if name == inputs.current_primary {
         return InstanceRole::Primary;
     }
@@ -64,9 +69,6 @@ fn role_of(name: &str, inputs: &RoleInputs<'_>) -> InstanceRole {
         .and_then(|instance| instance.role);
     if previous == Some(InstanceRole::Quarantined) || inputs.quarantine == Some(name) {
         return InstanceRole::Quarantined;
-    }
-    if inputs.in_progress.is_some_and(|progress| progress.from == name) {
-        return InstanceRole::Fenced;
     }
     let former_primary = matches!(previous, Some(InstanceRole::Primary | InstanceRole::Fenced));
     if former_primary && !inputs.replicating.iter().any(|replicating| replicating == name) {
@@ -156,9 +158,10 @@ mod tests {
         });
         assert_eq!(
             during["db-0"],
-            InstanceRole::Primary,
-            "still current until the writer moves"
+            InstanceRole::Fenced,
+            "out of the writer Service from the first step, though still current"
         );
+        assert_eq!(during["db-1"], InstanceRole::Replica);
         let moved = assign(&RoleInputs {
             in_progress: Some(&running),
             ..inputs(&names, "db-1", &previous)

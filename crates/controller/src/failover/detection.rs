@@ -123,7 +123,10 @@ pub fn assess(
             }
         };
     }
-    if failing.is_empty() {
+    // A primary never read (no GTIDs, no heartbeat remembered) is still
+    // being provisioned: refusals while it boots are not a loss.
+    let never_seen = memory.primary_gtids.is_none() && memory.newest_heartbeat.is_none();
+    if failing.is_empty() || never_seen {
         return PrimaryHealth::Unobserved;
     }
     let mut ready: Vec<(Readiness, &View)> = failing

@@ -310,6 +310,7 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
         mode: drmysql.spec.replication.mode,
         flavor: outcome.flavor,
         instances: instance_names.clone(),
+        crash: None,
     };
     match &outcome.decision {
         failover::Decision::FailOver {
@@ -407,7 +408,7 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
     };
     if let Some(now_available) = find(&status.conditions) {
         for event in outcome.events(find(&previous.conditions).as_ref(), &now_available) {
-            publish(context, drmysql, &event).await;
+            publish_as(context, drmysql, &event, outcome.decision.kind()).await;
         }
     }
     if let Some(answer) = &answer
@@ -546,6 +547,15 @@ fn decide_failover(
 }
 
 pub(crate) async fn publish(context: &Context, drmysql: &DRMySQL, event: &EventSpec) {
+    publish_as(context, drmysql, event, "Reconcile").await;
+}
+
+/// Publishes `event` with `action`. The Event recorder folds a repeat of the
+/// same reason and action within minutes into a count on the first Event,
+/// keeping its note; the failover decision's Events therefore carry the
+/// decision's kind as their action, so that a later `PrimaryFailed` that
+/// awaits approval is not hidden behind an earlier one that was refused.
+pub(crate) async fn publish_as(context: &Context, drmysql: &DRMySQL, event: &EventSpec, action: &str) {
     let result = context
         .recorder
         .publish(
@@ -557,7 +567,7 @@ pub(crate) async fn publish(context: &Context, drmysql: &DRMySQL, event: &EventS
                 },
                 reason: event.reason.to_owned(),
                 note: Some(event.note.chars().take(1000).collect()),
-                action: "Reconcile".to_owned(),
+                action: action.to_owned(),
                 secondary: None,
             },
             &drmysql.object_ref(&()),

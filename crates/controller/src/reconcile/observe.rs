@@ -156,24 +156,22 @@ pub async fn observe(
     let mut lags = BTreeMap::new();
     let mut heartbeat_age = None;
     let mut primary_heartbeat = None;
-    if let Some(mut primary_server) = servers.remove(&primary) {
-        if let Ok(sample) = primary_server.primary_heartbeat_sample().await {
-            primary_heartbeat = sample.heartbeat;
-            heartbeat_age = sample
-                .heartbeat
-                .and_then(|beat| (sample.now - beat).to_std().ok());
-        }
-        let interval = Duration::from_millis(u64::from(drmysql.spec.lag.heartbeat_interval_millis));
-        for (name, replica) in servers.iter_mut() {
-            if let Ok(lag) = measure_lag(
-                Some(&mut primary_server),
-                replica,
-                drmysql_mysql::HeartbeatConfig::new(interval),
-            )
-            .await
-            {
-                lags.insert(name.clone(), lag);
-            }
+    let interval = Duration::from_millis(u64::from(drmysql.spec.lag.heartbeat_interval_millis));
+    let heartbeat = drmysql_mysql::HeartbeatConfig::new(interval);
+    let mut primary_server = servers.remove(&primary);
+    if let Some(primary_server) = primary_server.as_mut()
+        && let Ok(sample) = primary_server.primary_heartbeat_sample().await
+    {
+        primary_heartbeat = sample.heartbeat;
+        heartbeat_age = sample
+            .heartbeat
+            .and_then(|beat| (sample.now - beat).to_std().ok());
+    }
+    // Also without the primary: each replica's newest applied heartbeat is
+    // what the failover decision judges a lost primary's candidates by.
+    for (name, replica) in servers.iter_mut() {
+        if let Ok(lag) = measure_lag(primary_server.as_mut(), replica, heartbeat).await {
+            lags.insert(name.clone(), lag);
         }
     }
 

@@ -78,6 +78,22 @@ pub struct Transition<'a> {
     pub flavor: GtidFlavor,
     /// Every instance name.
     pub instances: Vec<String>,
+    /// Fault injection: stop where a killed controller would. `None` in the
+    /// controller; the crash-safety tests set it to prove that every step
+    /// resumes, whether it was recorded and not done, or done and the next
+    /// one not recorded.
+    pub crash: Option<Crash>,
+}
+
+/// Where [`Transition::crash`] stops the executor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Crash {
+    /// Right after recording the step, before carrying it out: `run` returns
+    /// `Ok`.
+    BeforeDoing(TransitionStep),
+    /// After carrying the step out, before recording the next one: `run`
+    /// returns an error, and the status still shows this step.
+    AfterDoing(TransitionStep),
 }
 
 impl Transition<'_> {
@@ -115,6 +131,9 @@ impl Transition<'_> {
             (None, None) => return Ok(()),
         };
         loop {
+            if self.crash == Some(Crash::BeforeDoing(progress.step)) {
+                return Ok(());
+            }
             match progress.step {
                 TransitionStep::FenceOldPrimary => {
                     if let Err(why) = self.fence(&mut progress).await {
@@ -185,6 +204,7 @@ impl Transition<'_> {
                 }
                 TransitionStep::RepointReplicas | TransitionStep::RejoinOldPrimary => {
                     self.repoint(&progress).await;
+                    self.crash_after(progress.step)?;
                     return self.finish(writer, &progress).await;
                 }
             }
@@ -386,6 +406,7 @@ impl Transition<'_> {
         step: TransitionStep,
         current_primary: Option<&str>,
     ) -> Result<(), Error> {
+        self.crash_after(progress.step)?;
         progress.step = step;
         let mut fields = json!({"failover": progress});
         if let Some(primary) = current_primary {
@@ -402,6 +423,15 @@ impl Transition<'_> {
         )
         .await;
         Err(Error::Step(why))
+    }
+
+    fn crash_after(&self, done: TransitionStep) -> Result<(), Error> {
+        if self.crash == Some(Crash::AfterDoing(done)) {
+            return Err(Error::Step(format!(
+                "fault injection: stopped after {done:?}, before recording the next step"
+            )));
+        }
+        Ok(())
     }
 
     fn recorded(&self) -> Option<FailoverProgress> {

@@ -298,10 +298,11 @@ fn automatic_policy_reports_the_failover_it_makes_and_why() {
 
 #[test]
 fn a_refused_failover_raises_failover_refused_with_the_reason() {
-    // Never seen alive: the primary's GTIDs are unknown, so errant transactions
-    // cannot be ruled out and no replica may be promoted.
-    let mut reconciles = Reconciles::new(json!({}));
-    let killed = reconciles.at(0, Primary::Killed);
+    // Seen alive with some lag, then lost: a guard of no lag at all refuses
+    // every candidate.
+    let mut reconciles = Reconciles::new(json!({"replication": {"maxLagForFailoverSeconds": 0}}));
+    reconciles.at(0, Primary::Alive);
+    let killed = reconciles.at(1, Primary::Killed);
     assert!(
         matches!(killed.outcome.decision, Decision::Refuse { .. }),
         "{:?}",
@@ -310,6 +311,16 @@ fn a_refused_failover_raises_failover_refused_with_the_reason() {
     assert_eq!(reasons(&killed.events), [REASON_FAILED, EVENT_REFUSED]);
     assert_eq!(killed.events[1].note, killed.outcome.decision.reason());
     assert!(killed.events.iter().all(|event| event.warning));
+}
+
+#[test]
+fn a_primary_never_seen_alive_is_still_provisioning_not_lost() {
+    // Refused from both sides while it boots: nothing to fail over yet.
+    let mut reconciles = Reconciles::new(json!({}));
+    let booting = reconciles.at(0, Primary::Killed);
+    assert_eq!(booting.condition.reason, REASON_UNOBSERVED);
+    assert!(booting.events.is_empty(), "{:?}", booting.events);
+    assert!(!booting.outcome.primary_failed());
 }
 
 #[test]
