@@ -3,7 +3,10 @@
 //! network manager, discovery and the controller), applies the example
 //! DRMySQL, prints a live status table (roles, nodes, Pod IPs, lag, tunnel
 //! RTT), writes rows through the writer endpoint and shows them on the
-//! replica, and tears everything down, also on Ctrl-C.
+//! replica, then runs a failover drill: the primary's `mysqld` is killed
+//! (and every restart of it while it is still the primary: a crash loop),
+//! and the time from the kill to the first write accepted on the new primary
+//! is printed. Everything is torn down at the end, also on Ctrl-C.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -28,7 +31,12 @@ pub struct DemoOptions {
     pub watch: Duration,
     /// Rows written through the writer endpoint.
     pub rows: u32,
+    /// Whether to run the failover drill at the end.
+    pub failover_drill: bool,
 }
+
+/// How long the drill waits for a write to be accepted on a new primary.
+const DRILL_LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs the demo; the sandbox is torn down however it ends.
 pub async fn run(options: DemoOptions) -> Result<(), SandboxError> {
@@ -101,15 +109,130 @@ async fn show(sandbox: &Sandbox, options: &DemoOptions) -> Result<(), SandboxErr
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    write_and_read(sandbox, options.rows).await
+    write_and_read(sandbox, options.rows).await?;
+    if options.failover_drill {
+        failover_drill(sandbox).await?;
+    }
+    Ok(())
+}
+
+/// Kills the primary's `mysqld` and measures the time to the first write
+/// accepted through the writer Service on the new primary.
+async fn failover_drill(sandbox: &Sandbox) -> Result<(), SandboxError> {
+    let api: Api<DRMySQL> = Api::namespaced(sandbox.host_client(), NAMESPACE);
+    let current = |drmysql: &DRMySQL| {
+        drmysql
+            .status
+            .as_ref()
+            .and_then(|status| status.current_primary.clone())
+            .unwrap_or_default()
+    };
+    let before = api
+        .get(NAME)
+        .await
+        .map_err(SandboxError::kube("reading the demo DRMySQL"))?;
+    let old = current(&before);
+    let old_ip = sandbox.pod_ip(NAMESPACE, &old).await?;
+    println!(
+        "
+failover drill: kill -9 the mysqld of the primary {old} (and each restart while it is the primary)"
+    );
+    let killed = Instant::now();
+    if sandbox.kill_mysqld(NAMESPACE, &old).is_none() {
+        return Err(SandboxError::Invariant(format!("no running mysqld in {old}")));
+    }
+    let mut last = String::new();
+    let writer = loop {
+        if killed.elapsed() > DRILL_LIMIT {
+            return Err(SandboxError::Timeout {
+                what: "a write accepted on a new primary".to_owned(),
+                limit: DRILL_LIMIT,
+                last: format!("{last}\n{}", sandbox.component_logs(10)),
+            });
+        }
+        let now = api
+            .get(NAME)
+            .await
+            .map_err(SandboxError::kube("reading the demo DRMySQL"))?;
+        if current(&now) == old {
+            sandbox.kill_mysqld(NAMESPACE, &old);
+        }
+        match sandbox
+            .ready_endpoint(NAMESPACE, &format!("{NAME}-primary"))
+            .await
+        {
+            Ok(writer) if writer != old_ip => {
+                let insert = "REPLACE INTO demo.orders (id, item) VALUES (0, 'written after the failover')";
+                match sandbox.sql(NAMESPACE, NAME, writer, &[insert]).await {
+                    Ok(_) => break writer,
+                    Err(error) => last = error.to_string(),
+                }
+            }
+            Ok(writer) => last = format!("the writer endpoint is still the old primary {writer}"),
+            Err(error) => last = error.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = killed.elapsed();
+    let after = api
+        .get(NAME)
+        .await
+        .map_err(SandboxError::kube("reading the demo DRMySQL"))?;
+    println!(
+        "failover drill: the first write was accepted on {} ({writer}) {:.0} ms after the kill",
+        current(&after),
+        took.as_secs_f64() * 1000.0
+    );
+    if let Some(record) = after.status.as_ref().and_then(|status| status.history.last()) {
+        println!(
+            "status.history: {:?} {} -> {} {:?} in {:.3} s, RPO estimate {}",
+            record.kind,
+            record.from,
+            record.to,
+            record.outcome,
+            record.duration_seconds.unwrap_or_default(),
+            record
+                .rpo_seconds
+                .map_or_else(|| "unknown".to_owned(), |rpo| format!("{rpo:.3} s"))
+        );
+    }
+    // The table once the status lists the new roles.
+    let settled = crate::sandbox::wait::until(
+        "the status listing the new primary",
+        Duration::from_secs(15),
+        || async {
+            let drmysql = api.get(NAME).await.map_err(|error| error.to_string())?;
+            let promoted = current(&drmysql);
+            let listed = drmysql.status.as_ref().is_some_and(|status| {
+                status
+                    .instances
+                    .iter()
+                    .any(|instance| instance.name == promoted && instance.role == Some(InstanceRole::Primary))
+            });
+            if listed {
+                Ok(drmysql)
+            } else {
+                Err(render(&drmysql))
+            }
+        },
+    )
+    .await?;
+    println!("\n{}", render(&settled));
+    Ok(())
 }
 
 /// Writes rows through the writer Service's endpoint and reads them on the
 /// replica, through the tunnel.
 async fn write_and_read(sandbox: &Sandbox, rows: u32) -> Result<(), SandboxError> {
-    let writer = sandbox
-        .ready_endpoint(NAMESPACE, &format!("{NAME}-primary"))
-        .await?;
+    // The Pod turns ready at its next readiness probe, a few seconds after
+    // the DRMySQL is Ready.
+    let writer = crate::sandbox::wait::until("a ready writer endpoint", Duration::from_secs(30), || async {
+        sandbox
+            .ready_endpoint(NAMESPACE, &format!("{NAME}-primary"))
+            .await
+            .map_err(|error| error.to_string())
+    })
+    .await?;
     let replica = sandbox.pod_ip(NAMESPACE, &format!("{NAME}-tencent")).await?;
     let mut statements = vec![
         "CREATE DATABASE IF NOT EXISTS demo".to_owned(),

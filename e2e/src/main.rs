@@ -33,6 +33,10 @@ enum Command {
         /// Rows written through the writer endpoint and read on the replica.
         #[arg(long, default_value_t = 3)]
         rows: u32,
+        /// Skip the failover drill (kill -9 of the primary's mysqld, timed to
+        /// the first write accepted on the new primary).
+        #[arg(long)]
+        no_failover_drill: bool,
     },
     /// Run the Kubernetes API simulator until SIGTERM or Ctrl-C.
     Apiserver {
@@ -69,10 +73,15 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Demo { watch_seconds, rows } => {
+        Command::Demo {
+            watch_seconds,
+            rows,
+            no_failover_drill,
+        } => {
             let options = DemoOptions {
                 watch: Duration::from_secs(watch_seconds),
                 rows,
+                failover_drill: !no_failover_drill,
             };
             runtime
                 .block_on(run(options))

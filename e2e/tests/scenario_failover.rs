@@ -43,31 +43,6 @@ use drmysql_e2e::sandbox::wait;
 const NAMESPACE: &str = "shop";
 const NAME: &str = "orders";
 
-/// The pid of `pod`'s running `mysqld`, if it runs.
-fn mysqld_pid(sandbox: &Sandbox, pod: &str) -> Option<u32> {
-    let node = sandbox
-        .node(sandbox.host_node())
-        .unwrap_or_else(|| panic!("no node {}", sandbox.host_node()));
-    node.pods()
-        .iter()
-        .find(|running| running.namespace == NAMESPACE && running.name == pod)
-        .and_then(|running| running.pids.get("mysqld").copied())
-}
-
-fn kill(pid: u32) {
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill runs")
-        .success();
-    assert!(killed, "kill -9 {pid}");
-}
-
-/// Kills `pod`'s `mysqld` if it runs: the primary's site stays lost.
-fn kill_mysqld(sandbox: &Sandbox, pod: &str) -> bool {
-    mysqld_pid(sandbox, pod).map(kill).is_some()
-}
-
 /// Tries one insert through the writer Service's ready endpoint, unless that
 /// is still `old` (root may write even a read-only server, and a row written
 /// there would be an errant transaction).
@@ -104,7 +79,7 @@ async fn a_killed_primary_fails_over_and_rejoins_as_a_replica() {
 
     let killed_at = Instant::now();
     assert!(
-        kill_mysqld(&sandbox, &old_primary),
+        sandbox.kill_mysqld(NAMESPACE, &old_primary).is_some(),
         "no running mysqld in {old_primary}"
     );
     let written = wait::until(
@@ -122,7 +97,7 @@ async fn a_killed_primary_fails_over_and_rejoins_as_a_replica() {
                         .as_deref()
                         == Some(old_primary.as_str())
                 });
-            if still_primary && kill_mysqld(&sandbox, &old_primary) {
+            if still_primary && sandbox.kill_mysqld(NAMESPACE, &old_primary).is_some() {
                 println!("killed the restarted mysqld at {:?}", killed_at.elapsed());
             }
             try_write(&sandbox, 2, old_ip).await

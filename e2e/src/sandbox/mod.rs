@@ -695,6 +695,23 @@ impl Sandbox {
         self.nodes.iter().find(|node| node.name() == name)
     }
 
+    /// Sends SIGKILL to the running `mysqld` of Pod `namespace/pod`, on
+    /// whichever node runs it; its pid, or `None` when none runs (the
+    /// kubelet has not restarted it yet).
+    pub fn kill_mysqld(&self, namespace: &str, pod: &str) -> Option<u32> {
+        let pid = self.nodes.iter().find_map(|node| {
+            node.pods()
+                .into_iter()
+                .find(|running| running.namespace == namespace && running.name == pod)
+                .and_then(|running| running.pids.get("mysqld").copied())
+        })?;
+        let signalled = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        signalled.then_some(pid)
+    }
+
     /// Where the controller's `/metrics` is served, seen from here.
     pub fn controller_metrics_address(&self) -> SocketAddr {
         SocketAddr::new(IpAddr::V4(self.host_net.underlay_ip), CONTROLLER_METRICS_PORT)
