@@ -35,7 +35,7 @@ mod support;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use drmysql_api::drmysql::{InstanceRole, TransitionKind, TransitionOutcome};
+use drmysql_api::drmysql::{TransitionKind, TransitionOutcome};
 use drmysql_api::names::condition;
 use drmysql_e2e::sandbox::Sandbox;
 use drmysql_e2e::sandbox::wait;
@@ -151,22 +151,19 @@ async fn a_killed_primary_fails_over_and_rejoins_as_a_replica() {
         "{record:?}"
     );
     assert!(status.failover.is_none(), "no transition left in progress");
-    let reasons: Vec<String> = support::events(&sandbox, NAMESPACE, NAME)
-        .await
-        .into_iter()
-        .map(|(reason, _)| reason)
-        .collect();
-    for wanted in [
-        "FailoverStarted",
-        "PrimaryFenced",
-        "ReplicaPromoted",
-        "FailoverCompleted",
-    ] {
-        assert!(
-            reasons.iter().any(|reason| reason == wanted),
-            "{wanted} in {reasons:?}"
-        );
-    }
+    support::assert_events(
+        &sandbox,
+        NAMESPACE,
+        NAME,
+        &[
+            "FailoverStarted",
+            "PrimaryFenced",
+            "ReplicaPromoted",
+            "FailoverCompleted",
+        ],
+        &[],
+    )
+    .await;
     let metrics = support::metrics(&sandbox).await;
     assert_eq!(
         support::series(
@@ -183,23 +180,8 @@ async fn a_killed_primary_fails_over_and_rejoins_as_a_replica() {
     );
 
     // The kubelet restarts the old primary's mysqld; it rejoins.
-    let rejoined = support::wait_for(
-        &sandbox,
-        NAMESPACE,
-        NAME,
-        "the old primary rejoined as a replica",
-        Duration::from_secs(90),
-        |drmysql| {
-            drmysql.status.as_ref().is_some_and(|status| {
-                status.instances.iter().any(|instance| {
-                    instance.name == old_primary
-                        && instance.role == Some(InstanceRole::Replica)
-                        && instance.io_thread == Some(drmysql_api::drmysql::ThreadState::Running)
-                })
-            })
-        },
-    )
-    .await;
+    let rejoined =
+        support::wait_rejoined(&sandbox, NAMESPACE, NAME, &old_primary, Duration::from_secs(90)).await;
     let seen = wait::until(
         "the post-failover row on the old primary",
         Duration::from_secs(30),

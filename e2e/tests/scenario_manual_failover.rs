@@ -319,22 +319,19 @@ async fn a_manual_policy_waits_for_kubectl_drmysql_failover() {
         record.lost_gtids,
         write_after.as_secs_f64()
     );
-    let reasons: Vec<String> = support::events(&sandbox, NAMESPACE, NAME)
-        .await
-        .into_iter()
-        .map(|(reason, _)| reason)
-        .collect();
-    for wanted in [
-        "FailoverStarted",
-        "PrimaryFenced",
-        "ReplicaPromoted",
-        "FailoverCompleted",
-    ] {
-        assert!(
-            reasons.iter().any(|reason| reason == wanted),
-            "{wanted} in {reasons:?}"
-        );
-    }
+    support::assert_events(
+        &sandbox,
+        NAMESPACE,
+        NAME,
+        &[
+            "FailoverStarted",
+            "PrimaryFenced",
+            "ReplicaPromoted",
+            "FailoverCompleted",
+        ],
+        &[],
+    )
+    .await;
 
     assert!(
         names_command,

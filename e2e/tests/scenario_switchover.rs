@@ -43,7 +43,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use drmysql_api::drmysql::{InstanceRole, RequestKind, RequestOutcome, TransitionKind, TransitionOutcome};
+use drmysql_api::drmysql::{RequestKind, RequestOutcome, TransitionKind, TransitionOutcome};
 use drmysql_api::names::{self, condition, request};
 use drmysql_e2e::sandbox::Sandbox;
 use drmysql_e2e::sandbox::mysql::{SqlTarget, run_sql};
@@ -410,28 +410,19 @@ async fn a_switchover_under_writes_loses_no_acknowledged_write() {
         1,
         "{endpoints:?}"
     );
-    let reasons: Vec<String> = support::events(&sandbox, NAMESPACE, NAME)
-        .await
-        .into_iter()
-        .map(|(reason, _)| reason)
-        .collect();
-    for wanted in [
-        "SwitchoverStarted",
-        "PrimaryFenced",
-        "ReplicaPromoted",
-        "SwitchoverCompleted",
-    ] {
-        assert!(
-            reasons.iter().any(|reason| reason == wanted),
-            "{wanted} in {reasons:?}"
-        );
-    }
-    for unwanted in ["SwitchoverAborted", "FailoverStarted"] {
-        assert!(
-            !reasons.iter().any(|reason| reason == unwanted),
-            "{unwanted} in {reasons:?}"
-        );
-    }
+    support::assert_events(
+        &sandbox,
+        NAMESPACE,
+        NAME,
+        &[
+            "SwitchoverStarted",
+            "PrimaryFenced",
+            "ReplicaPromoted",
+            "SwitchoverCompleted",
+        ],
+        &["SwitchoverAborted", "FailoverStarted"],
+    )
+    .await;
     let metrics = support::metrics(&sandbox).await;
     assert_eq!(
         support::series(
@@ -453,23 +444,8 @@ async fn a_switchover_under_writes_loses_no_acknowledged_write() {
     );
 
     // The old primary: a replica of the new one, with every row.
-    let rejoined = support::wait_for(
-        &sandbox,
-        NAMESPACE,
-        NAME,
-        "the old primary a replica",
-        Duration::from_secs(60),
-        |drmysql| {
-            drmysql.status.as_ref().is_some_and(|status| {
-                status.instances.iter().any(|instance| {
-                    instance.name == old_primary
-                        && instance.role == Some(InstanceRole::Replica)
-                        && instance.io_thread == Some(drmysql_api::drmysql::ThreadState::Running)
-                })
-            })
-        },
-    )
-    .await;
+    let rejoined =
+        support::wait_rejoined(&sandbox, NAMESPACE, NAME, &old_primary, Duration::from_secs(60)).await;
     let source = wait::until(
         "the old primary replicating from the new one",
         Duration::from_secs(30),

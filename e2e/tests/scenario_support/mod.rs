@@ -595,3 +595,59 @@ pub async fn events_timed(
     events.sort_by_key(|(_, _, when)| *when);
     events
 }
+
+/// Asserts that the DRMySQL's Events include every reason in `wanted` and
+/// none in `unwanted`.
+pub async fn assert_events(
+    sandbox: &Sandbox,
+    namespace: &str,
+    name: &str,
+    wanted: &[&str],
+    unwanted: &[&str],
+) {
+    let reasons: Vec<String> = events(sandbox, namespace, name)
+        .await
+        .into_iter()
+        .map(|(reason, _)| reason)
+        .collect();
+    for reason in wanted {
+        assert!(
+            reasons.iter().any(|seen| seen == reason),
+            "{reason} in {reasons:?}"
+        );
+    }
+    for reason in unwanted {
+        assert!(
+            !reasons.iter().any(|seen| seen == reason),
+            "{reason} not in {reasons:?}"
+        );
+    }
+}
+
+/// Waits until `instance` is listed as a replica with its IO thread running:
+/// a former primary that rejoined.
+pub async fn wait_rejoined(
+    sandbox: &Sandbox,
+    namespace: &str,
+    name: &str,
+    instance: &str,
+    limit: Duration,
+) -> DRMySQL {
+    wait_for(
+        sandbox,
+        namespace,
+        name,
+        &format!("{instance} rejoined as a replica"),
+        limit,
+        |drmysql| {
+            drmysql.status.as_ref().is_some_and(|status| {
+                status.instances.iter().any(|listed| {
+                    listed.name == instance
+                        && listed.role == Some(drmysql_api::drmysql::InstanceRole::Replica)
+                        && listed.io_thread == Some(drmysql_api::drmysql::ThreadState::Running)
+                })
+            })
+        },
+    )
+    .await
+}

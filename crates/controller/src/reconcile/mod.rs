@@ -312,54 +312,30 @@ async fn apply_drmysql(drmysql: &DRMySQL, context: &Context) -> Result<Action, E
         instances: instance_names.clone(),
         crash: None,
     };
-    match &outcome.decision {
+    let carried_out = match &outcome.decision {
         failover::Decision::FailOver {
             to, forced, resume, ..
-        } => {
-            let start = resume.is_none().then(|| {
-                transition_start(
-                    TransitionKind::Failover,
-                    &primary,
-                    to,
-                    *forced,
-                    &outcome,
-                    &previous,
-                )
-            });
-            let first = first_write(&outcome, answer.as_ref());
-            let result = transition()
-                .run(&mut writer, &outcome.decision, start, first)
-                .await;
-            writer.remove_annotations(answered).await?;
-            result?;
-            return Ok(Action::requeue(Duration::from_millis(100)));
-        }
+        } => Some((TransitionKind::Failover, to, *forced, resume)),
         failover::Decision::SwitchOver { to, resume, .. } => {
-            let start = resume.is_none().then(|| {
-                transition_start(
-                    TransitionKind::Switchover,
-                    &primary,
-                    to,
-                    false,
-                    &outcome,
-                    &previous,
-                )
-            });
-            let first = first_write(&outcome, answer.as_ref());
-            let result = transition()
-                .run(&mut writer, &outcome.decision, start, first)
-                .await;
-            writer.remove_annotations(answered).await?;
-            result?;
-            return Ok(Action::requeue(Duration::from_millis(100)));
+            Some((TransitionKind::Switchover, to, false, resume))
         }
-        failover::Decision::Refuse { reason } if previous.failover.is_some() => {
-            if let Some(progress) = &previous.failover {
-                transition().abort(&mut writer, progress, reason.clone()).await?;
-            }
-            return Ok(Action::requeue(Duration::from_millis(100)));
-        }
-        _ => {}
+        _ => None,
+    };
+    if let Some((kind, to, forced, resume)) = carried_out {
+        let start = resume
+            .is_none()
+            .then(|| transition_start(kind, &primary, to, forced, &outcome, &previous));
+        let first = first_write(&outcome, answer.as_ref());
+        let result = transition()
+            .run(&mut writer, &outcome.decision, start, first)
+            .await;
+        writer.remove_annotations(answered).await?;
+        result?;
+        return Ok(Action::requeue(Duration::from_millis(100)));
+    }
+    if let (failover::Decision::Refuse { reason }, Some(progress)) = (&outcome.decision, &previous.failover) {
+        transition().abort(&mut writer, progress, reason.clone()).await?;
+        return Ok(Action::requeue(Duration::from_millis(100)));
     }
 
     let replicating: Vec<String> = observed
