@@ -138,7 +138,7 @@ async fn failover_drill(sandbox: &Sandbox) -> Result<(), SandboxError> {
 failover drill: kill -9 the mysqld of the primary {old} (and each restart while it is the primary)"
     );
     let killed = Instant::now();
-    if sandbox.kill_mysqld(NAMESPACE, &old).is_none() {
+    if !sandbox.kill_mysqld(NAMESPACE, &old) {
         return Err(SandboxError::Invariant(format!("no running mysqld in {old}")));
     }
     let mut last = String::new();

@@ -79,7 +79,7 @@ async fn a_killed_primary_fails_over_and_rejoins_as_a_replica() {
 
     let killed_at = Instant::now();
     assert!(
-        sandbox.kill_mysqld(NAMESPACE, &old_primary).is_some(),
+        sandbox.kill_mysqld(NAMESPACE, &old_primary),
         "no running mysqld in {old_primary}"
     );
     let written = wait::until(
@@ -97,7 +97,7 @@ async fn a_killed_primary_fails_over_and_rejoins_as_a_replica() {
                         .as_deref()
                         == Some(old_primary.as_str())
                 });
-            if still_primary && sandbox.kill_mysqld(NAMESPACE, &old_primary).is_some() {
+            if still_primary && sandbox.kill_mysqld(NAMESPACE, &old_primary) {
                 println!("killed the restarted mysqld at {:?}", killed_at.elapsed());
             }
             try_write(&sandbox, 2, old_ip).await

@@ -59,10 +59,10 @@ async fn crash_loop(sandbox: &Sandbox, pod: &str, stop: &AtomicBool) -> Vec<Inst
     let mut killed = BTreeSet::new();
     let mut kills = Vec::new();
     while !stop.load(Ordering::SeqCst) {
-        if let Some(pid) = support::mysqld_pid(sandbox, NAMESPACE, pod)
+        if let Some(pid) = sandbox.mysqld_pid(NAMESPACE, pod)
             && killed.insert(pid)
         {
-            assert!(support::send_signal(pid, "9"), "kill -9 {pid}");
+            assert!(Sandbox::signal_pid(pid, "KILL"), "kill -9 {pid}");
             kills.push(Instant::now());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -44,20 +44,9 @@ const DETECTION_SECONDS: u64 = 6;
 /// whether it was delivered (a `mysqld` the kubelet restarted meanwhile no
 /// longer needs a `CONT`).
 fn signal(sandbox: &Sandbox, pod: &str, signal: &str) -> bool {
-    let node = sandbox
-        .node(sandbox.host_node())
-        .unwrap_or_else(|| panic!("no node {}", sandbox.host_node()));
-    let pods = node.pods();
-    let pid = pods
-        .iter()
-        .find(|running| running.namespace == NAMESPACE && running.name == pod)
-        .and_then(|running| running.pids.get("mysqld"))
-        .unwrap_or_else(|| panic!("no running mysqld in {pod} on {}", sandbox.host_node()));
-    std::process::Command::new("kill")
-        .args([format!("-{signal}"), pid.to_string()])
-        .status()
-        .expect("kill runs")
-        .success()
+    sandbox
+        .signal_mysqld(NAMESPACE, pod, signal)
+        .unwrap_or_else(|| panic!("no running mysqld in {pod}"))
 }
 
 fn primary_available(drmysql: &drmysql_api::drmysql::DRMySQL) -> Option<(String, String)> {

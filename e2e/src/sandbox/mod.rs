@@ -695,21 +695,38 @@ impl Sandbox {
         self.nodes.iter().find(|node| node.name() == name)
     }
 
-    /// Sends SIGKILL to the running `mysqld` of Pod `namespace/pod`, on
-    /// whichever node runs it; its pid, or `None` when none runs (the
-    /// kubelet has not restarted it yet).
-    pub fn kill_mysqld(&self, namespace: &str, pod: &str) -> Option<u32> {
-        let pid = self.nodes.iter().find_map(|node| {
+    /// The pid of the running `mysqld` of Pod `namespace/pod`, on whichever
+    /// node runs it; `None` when none runs (the kubelet has not restarted it
+    /// yet).
+    pub fn mysqld_pid(&self, namespace: &str, pod: &str) -> Option<u32> {
+        self.nodes.iter().find_map(|node| {
             node.pods()
                 .into_iter()
                 .find(|running| running.namespace == namespace && running.name == pod)
                 .and_then(|running| running.pids.get("mysqld").copied())
-        })?;
-        let signalled = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
+        })
+    }
+
+    /// Sends `signal` (`KILL`, `STOP`, `CONT`) to process `pid`; whether it
+    /// was delivered.
+    pub fn signal_pid(pid: u32, signal: &str) -> bool {
+        std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
             .status()
-            .is_ok_and(|status| status.success());
-        signalled.then_some(pid)
+            .is_ok_and(|status| status.success())
+    }
+
+    /// Sends `signal` to the running `mysqld` of Pod `namespace/pod`: whether
+    /// it was delivered, or `None` when none runs.
+    pub fn signal_mysqld(&self, namespace: &str, pod: &str, signal: &str) -> Option<bool> {
+        self.mysqld_pid(namespace, pod)
+            .map(|pid| Self::signal_pid(pid, signal))
+    }
+
+    /// Sends SIGKILL to the running `mysqld` of Pod `namespace/pod`; whether
+    /// one ran and was killed.
+    pub fn kill_mysqld(&self, namespace: &str, pod: &str) -> bool {
+        self.signal_mysqld(namespace, pod, "KILL") == Some(true)
     }
 
     /// Where the controller's `/metrics` is served, seen from here.

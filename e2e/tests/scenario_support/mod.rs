@@ -498,25 +498,6 @@ pub async fn role_labels(sandbox: &Sandbox, namespace: &str, name: &str) -> BTre
         .collect()
 }
 
-/// The pid of `mysqld` in Pod `namespace/pod` on the host node, if it runs.
-pub fn mysqld_pid(sandbox: &Sandbox, namespace: &str, pod: &str) -> Option<u32> {
-    let node = sandbox
-        .node(sandbox.host_node())
-        .unwrap_or_else(|| panic!("no node {}", sandbox.host_node()));
-    node.pods()
-        .iter()
-        .find(|running| running.namespace == namespace && running.name == pod)
-        .and_then(|running| running.pids.get("mysqld").copied())
-}
-
-/// Sends `signal` (`9`, `STOP`, `CONT`) to `pid`; whether it was delivered.
-pub fn send_signal(pid: u32, signal: &str) -> bool {
-    std::process::Command::new("kill")
-        .args([format!("-{signal}"), pid.to_string()])
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
 /// The source (`Master_Host`) the server at `address` replicates from, and
 /// its IO and SQL thread states, from `SHOW SLAVE STATUS` (MariaDB's column
 /// order: `Slave_IO_State`, `Master_Host`, ...); `None` when it is no replica.
