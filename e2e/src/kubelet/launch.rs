@@ -301,7 +301,7 @@ mod tests {
         index: usize,
     ) -> Result<Launch, KubeletError> {
         let dirs = PodDirs::new(pods_dir, Path::new("/s/pvc"), pod).expect("dirs");
-        let mounts = MountMap::for_pod(pod, &dirs).expect("mounts");
+        let mounts = MountMap::for_pod(pod, &dirs, objects).expect("mounts");
         let inputs = LaunchInputs {
             facts: PodFacts {
                 pod,

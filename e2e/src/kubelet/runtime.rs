@@ -173,7 +173,7 @@ impl Shared {
 
     fn prepare(&self, container: &Container) -> Result<Launch, KubeletError> {
         let inputs = lock(&self.inputs);
-        let mounts = MountMap::for_pod(&inputs.pod, &self.dirs)?;
+        let mounts = MountMap::for_pod(&inputs.pod, &self.dirs, &inputs.objects)?;
         let launch_inputs = LaunchInputs {
             facts: PodFacts {
                 pod: &inputs.pod,

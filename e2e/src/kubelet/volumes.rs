@@ -5,7 +5,10 @@
 //! so nothing is mounted: ConfigMap, Secret and downwardAPI volumes become
 //! directories of files under the Pod's directory, an emptyDir an empty one,
 //! and a PersistentVolumeClaim one directory per claim under a sandbox-wide
-//! root, so that its data outlives the Pod exactly as a bound volume does. A
+//! root, so that its data outlives the Pod exactly as a bound volume does.
+//! That directory is keyed by the claim's name and uid: a claim deleted and
+//! created again under the same name (drmysql's rebuild does this) starts
+//! empty, as a newly provisioned volume does. A
 //! [`MountMap`] then answers "which host path is this container path?", and
 //! the launchers rewrite the few container paths the processes really use.
 //!
@@ -19,7 +22,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{KeyToPath, Pod, Volume};
+use k8s_openapi::api::core::v1::{KeyToPath, PersistentVolumeClaim, Pod, Volume};
 
 use super::error::KubeletError;
 use super::fieldpath::volume_field;
@@ -55,7 +58,7 @@ fn relative(path: &str) -> Option<PathBuf> {
 
 impl PodDirs {
     /// The directories of `pod`: `<pods_dir>/<namespace>_<name>` for its own
-    /// files, `<claims_root>/<namespace>/<claim>` for its claims.
+    /// files, `<claims_root>/<namespace>/<claim>_<uid>` for its claims.
     pub fn new(pods_dir: &Path, claims_root: &Path, pod: &Pod) -> Result<Self, KubeletError> {
         let namespace = component(
             pod.metadata.namespace.as_deref().unwrap_or("default"),
@@ -83,15 +86,29 @@ impl PodDirs {
         self.root.join("logs").join(format!("{container}.log"))
     }
 
-    /// The directory of a PersistentVolumeClaim, which outlives the Pod.
-    pub fn claim(&self, claim: &str) -> Result<PathBuf, KubeletError> {
-        Ok(self.claims.join(component(claim, "claim")?))
+    /// The directory of a PersistentVolumeClaim, which outlives the Pod:
+    /// `<claim>_<uid>`, or `<claim>` for an object without a uid.
+    pub fn claim(&self, claim: &PersistentVolumeClaim) -> Result<PathBuf, KubeletError> {
+        let name = component(claim.metadata.name.as_deref().unwrap_or_default(), "claim")?;
+        let directory = match claim.metadata.uid.as_deref() {
+            Some(uid) => component(&format!("{name}_{uid}"), "claim uid")?,
+            None => name,
+        };
+        Ok(self.claims.join(directory))
     }
 
-    /// The host directory of `volume`.
-    pub fn volume(&self, volume: &Volume) -> Result<PathBuf, KubeletError> {
+    /// The host directory of `volume`; a claim must be among `objects`.
+    pub fn volume(&self, volume: &Volume, objects: &PodObjects) -> Result<PathBuf, KubeletError> {
         match &volume.persistent_volume_claim {
-            Some(claim) => self.claim(&claim.claim_name),
+            Some(source) => {
+                let claim = objects.claim(&source.claim_name).ok_or_else(|| {
+                    KubeletError::Pod(format!(
+                        "persistentvolumeclaim \"{}\" not found",
+                        source.claim_name
+                    ))
+                })?;
+                self.claim(claim)
+            }
             None => Ok(self.root.join("volumes").join(component(&volume.name, "volume")?)),
         }
     }
@@ -116,7 +133,7 @@ pub struct MountMap {
 
 impl MountMap {
     /// The mounts of every container of `pod` (subPath included).
-    pub fn for_pod(pod: &Pod, dirs: &PodDirs) -> Result<Self, KubeletError> {
+    pub fn for_pod(pod: &Pod, dirs: &PodDirs, objects: &PodObjects) -> Result<Self, KubeletError> {
         let spec = pod
             .spec
             .as_ref()
@@ -132,7 +149,7 @@ impl MountMap {
                         container: container.name.clone(),
                         message: format!("volumeMount {} names no volume of the Pod", mount.name),
                     })?;
-                let mut host_path = dirs.volume(volume)?;
+                let mut host_path = dirs.volume(volume, objects)?;
                 if let Some(sub_path) = mount.sub_path.as_deref().filter(|sub| !sub.is_empty()) {
                     let sub_path = relative(sub_path).ok_or_else(|| KubeletError::ContainerCreate {
                         container: container.name.clone(),
@@ -343,9 +360,14 @@ pub fn materialise(pod: &Pod, objects: &PodObjects, dirs: &PodDirs) -> Result<()
     // Decide everything first, so that one bad volume changes nothing on disk.
     let contents = volumes
         .iter()
-        .map(|volume| Ok((dirs.volume(volume)?, volume_content(volume, pod, objects)?)))
+        .map(|volume| {
+            Ok((
+                volume_content(volume, pod, objects)?,
+                dirs.volume(volume, objects)?,
+            ))
+        })
         .collect::<Result<Vec<_>, KubeletError>>()?;
-    for (directory, content) in contents {
+    for (content, directory) in contents {
         fs::create_dir_all(&directory).map_err(KubeletError::io("cannot create", &directory))?;
         if let VolumeContent::Files(files) = content {
             write_files(&directory, &files)?;
@@ -535,7 +557,7 @@ mod tests {
     #[test]
     fn container_paths_map_to_the_deepest_mount() {
         let dirs = PodDirs::new(Path::new("/s/pods"), Path::new("/s/pvc"), &pod("primary")).expect("dirs");
-        let map = MountMap::for_pod(&pod("primary"), &dirs).expect("mounts");
+        let map = MountMap::for_pod(&pod("primary"), &dirs, &objects("")).expect("mounts");
         let host = |container: &str, path: &str| map.host_path(container, Path::new(path));
         assert_eq!(
             host("mysqld", "/var/lib/mysql"),
@@ -612,6 +634,47 @@ mod tests {
         assert!(!volumes.join("config/drmysql.cnf").exists());
         assert_eq!(read(&volumes.join("config/other.cnf")), "x");
         assert_eq!(read(&data_file), "data", "claims are never emptied");
+    }
+
+    #[test]
+    fn a_claim_created_again_under_its_name_gets_a_fresh_directory() {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let dirs = PodDirs::new(
+            &scratch.path().join("pods"),
+            &scratch.path().join("pvc"),
+            &pod("primary"),
+        )
+        .expect("dirs");
+        let with_uid = |uid: &str| {
+            let mut objects = objects("[mysqld]\n");
+            objects.claims[0].metadata.uid = Some(uid.to_owned());
+            objects
+        };
+        let first = with_uid("5f1c");
+        materialise(&pod("primary"), &first, &dirs).expect("materialised");
+        let data = scratch.path().join("pvc/shop/orders-0-data_5f1c");
+        assert!(data.is_dir());
+        fs::write(data.join("ibdata1"), "old data").expect("write into the claim");
+        let map = MountMap::for_pod(&pod("primary"), &dirs, &first).expect("mounts");
+        assert_eq!(
+            map.host_path("mysqld", Path::new("/var/lib/mysql")),
+            Some(data.clone())
+        );
+
+        let again = with_uid("9a27");
+        materialise(&pod("primary"), &again, &dirs).expect("materialised");
+        let fresh = scratch.path().join("pvc/shop/orders-0-data_9a27");
+        assert_eq!(
+            fs::read_dir(&fresh).expect("fresh claim").count(),
+            0,
+            "a new claim starts empty"
+        );
+        let map = MountMap::for_pod(&pod("primary"), &dirs, &again).expect("mounts");
+        assert_eq!(map.host_path("mysqld", Path::new("/var/lib/mysql")), Some(fresh));
+        assert!(
+            data.join("ibdata1").is_file(),
+            "the old claim's directory is left alone"
+        );
     }
 
     #[test]
