@@ -5,7 +5,7 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use drmysql_api::drmysql::{DRMySQLStatus, InstanceRole, ThreadState};
+use drmysql_api::drmysql::{DRMySQLStatus, InstanceRole, InstanceStatus, ThreadState};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -96,6 +96,8 @@ pub struct ControllerMetrics {
     tunnel_reachable: Family<TunnelLabels, Gauge>,
     tunnel_rtt: Family<TunnelLabels, FloatGauge>,
     instance_up: Family<InstanceLabels, Gauge>,
+    errant: Family<InstanceLabels, Gauge>,
+    ready_replicas: Family<ClusterLabels, Gauge>,
     primary_writable: Family<ClusterLabels, Gauge>,
     primary_failed: Family<ClusterLabels, Gauge>,
     failover_decision: Family<DecisionLabels, Gauge>,
@@ -125,6 +127,8 @@ impl Default for ControllerMetrics {
             tunnel_reachable: Family::default(),
             tunnel_rtt: Family::default(),
             instance_up: Family::default(),
+            errant: Family::default(),
+            ready_replicas: Family::default(),
             primary_writable: Family::default(),
             primary_failed: Family::default(),
             failover_decision: Family::default(),
@@ -183,6 +187,16 @@ impl ControllerMetrics {
             "instance_up",
             "1 when the controller could read the instance's server",
             self.instance_up.clone(),
+        );
+        sub.register(
+            "errant_transactions",
+            "1 when the instance holds transactions the primary never had",
+            self.errant.clone(),
+        );
+        sub.register(
+            "ready_replicas",
+            "Replicas replicating (both threads running) with a known lag at most the alert threshold",
+            self.ready_replicas.clone(),
         );
         sub.register(
             "primary_writable",
@@ -245,6 +259,7 @@ impl ControllerMetrics {
             .get_or_create(&cluster)
             .set(heartbeat_age.map_or(f64::NAN, |age| age.as_secs_f64()));
         let mut writable = false;
+        let mut ready_replicas = 0;
         for instance in &status.instances {
             let labels = InstanceLabels {
                 namespace: namespace.to_owned(),
@@ -254,6 +269,9 @@ impl ControllerMetrics {
             self.instance_up
                 .get_or_create(&labels)
                 .set(i64::from(instance.version.is_some()));
+            self.errant
+                .get_or_create(&labels)
+                .set(i64::from(instance.errant_gtids.as_deref().is_some_and(|gtids| !gtids.is_empty())));
             if instance.role == Some(InstanceRole::Primary) {
                 writable = instance.read_only == Some(false);
                 continue;
@@ -267,7 +285,11 @@ impl ControllerMetrics {
             self.sql_running
                 .get_or_create(&labels)
                 .set(i64::from(instance.sql_thread == Some(ThreadState::Running)));
+            if is_healthy_replica(instance, threshold_seconds) {
+                ready_replicas += 1;
+            }
         }
+        self.ready_replicas.get_or_create(&cluster).set(ready_replicas);
         self.primary_writable
             .get_or_create(&cluster)
             .set(i64::from(writable));
@@ -316,6 +338,7 @@ impl ControllerMetrics {
         self.lag_threshold.remove(&cluster);
         self.heartbeat_age.remove(&cluster);
         self.primary_writable.remove(&cluster);
+        self.ready_replicas.remove(&cluster);
         self.primary_failed.remove(&cluster);
         for kind in ["failover", "switchover"] {
             for result in ["succeeded", "failed", "aborted"] {
@@ -341,6 +364,7 @@ impl ControllerMetrics {
                 instance: instance.name.clone(),
             };
             self.instance_up.remove(&labels);
+            self.errant.remove(&labels);
             self.lag.remove(&labels);
             self.io_running.remove(&labels);
             self.sql_running.remove(&labels);
@@ -358,10 +382,19 @@ impl ControllerMetrics {
     }
 }
 
+/// A replica counted by `drmysql_ready_replicas`: both threads running and a
+/// known lag at most `threshold_seconds`.
+fn is_healthy_replica(instance: &InstanceStatus, threshold_seconds: f64) -> bool {
+    instance.role == Some(InstanceRole::Replica)
+        && instance.io_thread == Some(ThreadState::Running)
+        && instance.sql_thread == Some(ThreadState::Running)
+        && instance.lag_seconds.is_some_and(|lag| lag <= threshold_seconds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drmysql_api::drmysql::{InstanceStatus, TunnelStatus};
+    use drmysql_api::drmysql::TunnelStatus;
 
     fn status() -> DRMySQLStatus {
         DRMySQLStatus {
@@ -403,6 +436,35 @@ mod tests {
     }
 
     #[test]
+    fn ready_replicas_count_running_replicas_within_the_threshold_and_errant_ones_are_flagged() {
+        let metrics = ControllerMetrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let mut status = status();
+        status.instances[1].sql_thread = Some(ThreadState::Running);
+        let mut behind = status.instances[1].clone();
+        behind.name = "orders-2".into();
+        behind.lag_seconds = Some(45.0);
+        let mut unknown = status.instances[1].clone();
+        unknown.name = "orders-3".into();
+        unknown.lag_seconds = None;
+        let mut quarantined = status.instances[1].clone();
+        quarantined.name = "orders-4".into();
+        quarantined.role = Some(InstanceRole::Quarantined);
+        quarantined.errant_gtids = Some("0-2-17".into());
+        status.instances.extend([behind, unknown, quarantined]);
+        metrics.record("shop", "orders", &status, 30.0, None);
+        let text = encode(&registry);
+        for expected in [
+            r#"drmysql_ready_replicas{namespace="shop",name="orders"} 1"#,
+            r#"drmysql_errant_transactions{namespace="shop",name="orders",instance="orders-4"} 1"#,
+            r#"drmysql_errant_transactions{namespace="shop",name="orders",instance="orders-2"} 0"#,
+        ] {
+            assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
+    }
+
+    #[test]
     fn a_status_becomes_labelled_series_and_a_deletion_removes_them() {
         let metrics = ControllerMetrics::default();
         let mut registry = Registry::default();
@@ -425,6 +487,8 @@ mod tests {
             r#"drmysql_tunnel_rtt_seconds{namespace="shop",name="orders",from="orders-1",to="orders-0"} 0.0315"#,
             r#"drmysql_instance_up{namespace="shop",name="orders",instance="orders-0"} 1"#,
             r#"drmysql_primary_writable{namespace="shop",name="orders"} 1"#,
+            r#"drmysql_errant_transactions{namespace="shop",name="orders",instance="orders-1"} 0"#,
+            r#"drmysql_ready_replicas{namespace="shop",name="orders"} 0"#,
         ] {
             assert!(text.contains(expected), "missing {expected} in\n{text}");
         }
