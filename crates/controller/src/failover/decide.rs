@@ -25,13 +25,19 @@
 //!    two writable primaries).
 //! 5. With a healthy primary, a replica (or returned former primary) with
 //!    errant transactions is quarantined.
-//! 6. Otherwise: [`Decision::Wait`] while the primary is suspected, else
+//! 6. With a healthy primary and `failback: Automatic`, when the primary is
+//!    not the instance `spec.primary` places and `cooldownSeconds` have
+//!    passed since the last transition of any kind, a switchover back to it,
+//!    once it is an eligible switchover candidate (healthy, replicating,
+//!    within the lag limit, no errant transactions); until then no action,
+//!    with the reason it waits.
+//! 7. Otherwise: [`Decision::Wait`] while the primary is suspected, else
 //!    [`Decision::NoAction`].
 
 use chrono::{DateTime, Utc};
 use drmysql_api::drmysql::{
-    FailoverPolicy, FailoverProgress, InstanceRole, ReplicationMode, ThreadState, TransitionKind,
-    TransitionStep,
+    FailbackPolicy, FailoverPolicy, FailoverProgress, InstanceRole, ReplicationMode, ThreadState,
+    TransitionKind, TransitionStep,
 };
 
 use super::candidate::{self, Candidate, Choice, Problem, Purpose};
@@ -68,11 +74,11 @@ pub fn decide(
         None => {}
     }
     match health {
-        PrimaryHealth::Healthy { .. } => {
-            quarantine(observations, spec, memory, now).unwrap_or_else(|| Decision::NoAction {
+        PrimaryHealth::Healthy { .. } => quarantine(observations, spec, memory, now)
+            .or_else(|| failback(observations, spec, memory, transitions, now))
+            .unwrap_or_else(|| Decision::NoAction {
                 reason: health.describe(),
-            })
-        }
+            }),
         PrimaryHealth::Suspected { declared_at, .. } => Decision::Wait {
             reason: health.describe(),
             until: declared_at,
@@ -449,4 +455,58 @@ fn quarantine(
             errant,
         })
     })
+}
+
+/// `failback: Automatic`: a switchover back to the instance `spec.primary`
+/// places, when the primary is healthy and elsewhere (see rule 6).
+fn failback(
+    observations: &Observations,
+    spec: &DecisionSpec,
+    memory: &Memory,
+    transitions: &Transitions<'_>,
+    now: DateTime<Utc>,
+) -> Option<Decision> {
+    if spec.failback != FailbackPolicy::Automatic {
+        return None;
+    }
+    let preferred = spec.preferred_primary()?;
+    if observations.primary == preferred {
+        return None;
+    }
+    if let Some(finished) = transitions.last_finished() {
+        let until = later(finished, spec.cooldown);
+        if now < until {
+            return Some(Decision::NoAction {
+                reason: format!(
+                    "the primary {} is healthy; automatic failback to {preferred} waits for cooldownSeconds ({}) \
+                     after the last transition, until {}",
+                    observations.primary,
+                    seconds(spec.cooldown),
+                    until.to_rfc3339()
+                ),
+            });
+        }
+    }
+    Some(
+        match switch_over(Some(preferred), observations, spec, memory, now) {
+            Decision::SwitchOver {
+                to,
+                reason,
+                resume,
+                gate,
+            } => Decision::SwitchOver {
+                to,
+                reason: format!("automatic failback: {reason}"),
+                resume,
+                gate,
+            },
+            other => Decision::NoAction {
+                reason: format!(
+                    "the primary {} is healthy; automatic failback to {preferred} waits: {}",
+                    observations.primary,
+                    other.reason()
+                ),
+            },
+        },
+    )
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use drmysql_api::drmysql::{
-    FailoverPolicy, FailoverProgress, FailoverRecord, InstanceRole, ReplicationMode, ThreadState,
-    TransitionKind, TransitionOutcome, TransitionStep,
+    FailbackPolicy, FailoverPolicy, FailoverProgress, FailoverRecord, InstanceRole, ReplicationMode,
+    ThreadState, TransitionKind, TransitionOutcome, TransitionStep,
 };
 use proptest::prelude::*;
 
@@ -188,18 +188,30 @@ fn decision_spec() -> impl Strategy<Value = DecisionSpec> {
         0u64..600,
         0u64..60,
         5u64..15,
+        prop_oneof![Just(FailbackPolicy::Manual), Just(FailbackPolicy::Automatic)],
+        // Where spec.primary places: the current primary, or a replica (after
+        // a failover), which an automatic failback returns to.
+        0usize..=NAMES.len(),
     )
-        .prop_map(|(policy, mode, detection, cooldown, max_lag, ttl)| DecisionSpec {
-            name: "db".to_owned(),
-            policy,
-            mode,
-            detection: Duration::from_secs(detection),
-            cooldown: Duration::from_secs(cooldown),
-            max_lag_for_failover: Duration::from_secs(max_lag),
-            heartbeat_fresh_within: Duration::from_secs(4),
-            evidence_ttl: Duration::from_secs(ttl),
-            instance_order: std::iter::once(PRIMARY).chain(NAMES).map(str::to_owned).collect(),
-        })
+        .prop_map(
+            |(policy, mode, detection, cooldown, max_lag, ttl, failback, preferred)| DecisionSpec {
+                name: "db".to_owned(),
+                policy,
+                mode,
+                detection: Duration::from_secs(detection),
+                cooldown: Duration::from_secs(cooldown),
+                max_lag_for_failover: Duration::from_secs(max_lag),
+                heartbeat_fresh_within: Duration::from_secs(4),
+                evidence_ttl: Duration::from_secs(ttl),
+                instance_order: {
+                    let mut order: Vec<String> =
+                        std::iter::once(PRIMARY).chain(NAMES).map(str::to_owned).collect();
+                    order.rotate_left(preferred);
+                    order
+                },
+                failback,
+            },
+        )
 }
 
 fn history() -> impl Strategy<Value = Vec<FailoverRecord>> {
@@ -461,8 +473,19 @@ fn check_step(
         "remembering is idempotent"
     );
 
-    if let Decision::SwitchOver { to, .. } = decision {
+    if let Decision::SwitchOver { to, resume, .. } = decision {
         prop_assert!(to != PRIMARY);
+        let requested = matches!(observations.request, Some(Request::SwitchOver { .. }));
+        if resume.is_none() && !requested {
+            // Only an automatic failback switches over unasked: to spec.primary,
+            // a cooldown after the last transition.
+            prop_assert_eq!(spec.failback, FailbackPolicy::Automatic, "unrequested switchover");
+            prop_assert_eq!(Some(to.as_str()), spec.preferred_primary(), "failback elsewhere");
+            if let Some(finished) = transitions.last_finished() {
+                let until = finished + TimeDelta::from_std(spec.cooldown).unwrap_or_default();
+                prop_assert!(now >= until, "failback within the cooldown");
+            }
+        }
         if decision.may_promote().is_some() {
             let fenced = observations
                 .primary_server

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use drmysql_api::drmysql::{
-    DRMySQL, DRMySQLSpec, FailoverPolicy, FailoverProgress, FailoverRecord, ReplicationMode, TransitionKind,
-    TransitionOutcome, instance_name,
+    DRMySQL, DRMySQLSpec, FailbackPolicy, FailoverPolicy, FailoverProgress, FailoverRecord, ReplicationMode,
+    TransitionKind, TransitionOutcome, instance_name,
 };
 use drmysql_mysql::HeartbeatConfig;
 use kube::ResourceExt;
@@ -50,6 +50,9 @@ pub struct DecisionSpec {
     /// Instance names in spec order (`spec.primary`, then `spec.replicas`):
     /// among equally advanced candidates, the earliest wins.
     pub instance_order: Vec<String>,
+    /// `spec.failover.failback`: whether the primary returns to
+    /// `spec.primary` (the first of `instance_order`) by itself.
+    pub failback: FailbackPolicy,
 }
 
 impl DecisionSpec {
@@ -74,12 +77,18 @@ impl DecisionSpec {
             heartbeat_fresh_within,
             evidence_ttl: (heartbeat_fresh_within * 2).max(MIN_EVIDENCE_TTL),
             instance_order,
+            failback: spec.failover.failback,
         }
     }
 
     /// The decision's view of a DRMySQL.
     pub fn from_drmysql(drmysql: &DRMySQL) -> Self {
         Self::new(&drmysql.name_any(), &drmysql.spec)
+    }
+
+    /// The instance `spec.primary` places: where automatic failback returns.
+    pub fn preferred_primary(&self) -> Option<&str> {
+        self.instance_order.first().map(String::as_str)
     }
 
     /// Position of `instance` in spec order; unknown names sort last.
@@ -122,6 +131,15 @@ impl<'a> Transitions<'a> {
             })
             .map(|record| record.finished_at)
             .max()
+    }
+}
+
+impl Transitions<'_> {
+    /// When the most recent transition of any kind and outcome finished: an
+    /// automatic failback waits a cooldown after it, so that a failback that
+    /// aborts is not retried at once.
+    pub fn last_finished(&self) -> Option<DateTime<Utc>> {
+        self.history.iter().map(|record| record.finished_at).max()
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use drmysql_api::drmysql::{
-    FailoverPolicy, FailoverProgress, FailoverRecord, InstanceRole, ReplicationMode, ThreadState,
-    TransitionKind, TransitionOutcome, TransitionStep,
+    FailbackPolicy, FailoverPolicy, FailoverProgress, FailoverRecord, InstanceRole, ReplicationMode,
+    ThreadState, TransitionKind, TransitionOutcome, TransitionStep,
 };
 
 use super::{
@@ -49,6 +49,7 @@ pub fn spec(policy: FailoverPolicy, mode: ReplicationMode) -> DecisionSpec {
         heartbeat_fresh_within: secs(4),
         evidence_ttl: secs(8),
         instance_order: vec![PRIMARY.to_owned(), R1.to_owned(), R2.to_owned()],
+        failback: FailbackPolicy::Manual,
     }
 }
 

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use drmysql_api::drmysql::{
-    FailoverPolicy, InstanceRole, ReplicationMode, ThreadState, TransitionKind, TransitionOutcome,
-    TransitionStep,
+    FailbackPolicy, FailoverPolicy, FailoverRecord, InstanceRole, ReplicationMode, ThreadState,
+    TransitionKind, TransitionOutcome, TransitionStep,
 };
 
 use super::testkit::*;
@@ -1052,6 +1052,108 @@ fn a_replica_or_returned_primary_with_errant_transactions_is_quarantined_once() 
             Decision::NoAction { .. }
         ));
     }
+}
+
+// ---- failback ---------------------------------------------------------------
+
+/// `failback: Automatic` with spec.primary placing R1, while PRIMARY (which a
+/// failover promoted) is the primary.
+fn failing_back() -> DecisionSpec {
+    let mut spec = automatic();
+    spec.failback = FailbackPolicy::Automatic;
+    spec.instance_order = vec![R1.to_owned(), PRIMARY.to_owned(), R2.to_owned()];
+    spec
+}
+
+fn decide_after(spec: &DecisionSpec, history: &[FailoverRecord], observations: Observations) -> Decision {
+    let transitions = Transitions {
+        in_progress: None,
+        history,
+    };
+    let (_, decisions) = run(spec, &transitions, [(t(0), observations)]);
+    decisions.last().cloned().expect("a decision")
+}
+
+#[test]
+fn automatic_failback_switches_back_to_spec_primary_after_the_cooldown() {
+    let long_ago = [record(
+        TransitionKind::Failover,
+        TransitionOutcome::Succeeded,
+        t(-400),
+    )];
+    let decision = decide_after(&failing_back(), &long_ago, healthy(t(0)));
+    match &decision {
+        Decision::SwitchOver {
+            to,
+            resume: None,
+            gate,
+            reason,
+        } => {
+            assert_eq!(to, R1);
+            assert!(
+                reason.starts_with("automatic failback: planned switchover"),
+                "{reason}"
+            );
+            assert!(!gate.is_open(), "the old primary is not read-only yet: {gate}");
+        }
+        other => panic!("expected a failback switchover, got {other:?}"),
+    }
+
+    // Any transition, an aborted failback included, restarts the cooldown.
+    for kind in [TransitionKind::Failover, TransitionKind::Switchover] {
+        for outcome in [TransitionOutcome::Succeeded, TransitionOutcome::Aborted] {
+            let recent = [record(kind, outcome, t(-100))];
+            let decision = decide_after(&failing_back(), &recent, healthy(t(0)));
+            assert!(matches!(decision, Decision::NoAction { .. }), "{decision:?}");
+            assert!(
+                decision.reason().contains("waits for cooldownSeconds"),
+                "{}",
+                decision.reason()
+            );
+        }
+    }
+}
+
+#[test]
+fn automatic_failback_waits_for_a_fit_spec_primary_and_manual_never_fails_back() {
+    let mut lagging = healthy(t(0));
+    server_mut(&mut lagging, R1).last_lag = Some(Duration::from_secs(60));
+    server_mut(&mut lagging, R1).newest_heartbeat = Some(t(-60));
+    let decision = decide_after(&failing_back(), &[], lagging);
+    assert!(matches!(decision, Decision::NoAction { .. }), "{decision:?}");
+    assert!(
+        decision.reason().contains("automatic failback to db-1 waits"),
+        "{}",
+        decision.reason()
+    );
+
+    let mut stopped = healthy(t(0));
+    server_mut(&mut stopped, R1).sql_thread = ThreadState::Stopped;
+    let decision = decide_after(&failing_back(), &[], stopped);
+    assert!(matches!(decision, Decision::NoAction { .. }), "{decision:?}");
+
+    let mut errant = healthy(t(0));
+    server_mut(&mut errant, R1).executed = format!("{},{E}:1-3", gtids(100));
+    let decision = decide_after(&failing_back(), &[], errant);
+    assert!(
+        matches!(decision, Decision::Quarantine { .. }),
+        "errant comes first: {decision:?}"
+    );
+
+    let mut manual = failing_back();
+    manual.failback = FailbackPolicy::Manual;
+    let decision = decide_after(&manual, &[], healthy(t(0)));
+    assert!(matches!(decision, Decision::NoAction { .. }), "{decision:?}");
+    assert!(!decision.reason().contains("failback"), "{}", decision.reason());
+
+    let at_home = decide_after(&automatic_with_failback(), &[], healthy(t(0)));
+    assert!(matches!(at_home, Decision::NoAction { .. }), "{at_home:?}");
+}
+
+fn automatic_with_failback() -> DecisionSpec {
+    let mut spec = automatic();
+    spec.failback = FailbackPolicy::Automatic;
+    spec
 }
 
 // ---- spec, memory, results -------------------------------------------------
