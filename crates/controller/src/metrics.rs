@@ -269,9 +269,12 @@ impl ControllerMetrics {
             self.instance_up
                 .get_or_create(&labels)
                 .set(i64::from(instance.version.is_some()));
-            self.errant
-                .get_or_create(&labels)
-                .set(i64::from(instance.errant_gtids.as_deref().is_some_and(|gtids| !gtids.is_empty())));
+            self.errant.get_or_create(&labels).set(i64::from(
+                instance
+                    .errant_gtids
+                    .as_deref()
+                    .is_some_and(|gtids| !gtids.is_empty()),
+            ));
             if instance.role == Some(InstanceRole::Primary) {
                 writable = instance.read_only == Some(false);
                 continue;
