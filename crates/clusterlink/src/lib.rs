@@ -17,6 +17,7 @@ pub mod ipsec;
 pub mod manager;
 pub mod network_manager;
 pub mod node_agent;
+pub mod permissions;
 pub mod trigger;
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod failover;
 pub mod labels;
 pub mod leader;
 pub mod metrics;
+pub mod permissions;
 pub mod reconcile;
 pub mod requests;
 pub mod roles;
