@@ -347,6 +347,7 @@ pub fn compute(drmysql: &DRMySQL, observation: &Observation, now: DateTime<Utc>)
         failover: previous.failover,
         history: previous.history,
         last_request: previous.last_request,
+        rebuilds: previous.rebuilds,
         failover_memory: match &observation.failover {
             Some(outcome) => failover::persist::to_status(&outcome.memory),
             None => previous.failover_memory,

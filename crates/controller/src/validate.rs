@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use drmysql_api::drmysql::{DRMySQL, InitialRole, Instance};
 use k8s_openapi::api::core::v1::{Node, Taint, Toleration};
 
-use crate::build::config::server_id;
+use crate::build::config::instance_server_id;
 use crate::credentials::check_credentials;
 
 /// The other objects a DRMySQL refers to, as the dereference stage found them.
@@ -42,7 +42,7 @@ pub fn validate(drmysql: &DRMySQL, dereferenced: &Dereferenced) -> Vec<Problem> 
     for instance in &instances {
         check_node(instance, dereferenced, &mut problems);
     }
-    check_server_ids(&instances, &mut problems);
+    check_server_ids(drmysql, &instances, &mut problems);
     problems
 }
 
@@ -119,10 +119,10 @@ fn check_node(instance: &Instance<'_>, dereferenced: &Dereferenced, problems: &m
     }
 }
 
-fn check_server_ids(instances: &[Instance<'_>], problems: &mut Vec<Problem>) {
+fn check_server_ids(drmysql: &DRMySQL, instances: &[Instance<'_>], problems: &mut Vec<Problem>) {
     let mut seen: BTreeMap<u32, &Instance<'_>> = BTreeMap::new();
     for instance in instances {
-        if let Some(other) = seen.insert(server_id(&instance.name), instance) {
+        if let Some(other) = seen.insert(instance_server_id(drmysql, &instance.name), instance) {
             problems.push(Problem {
                 reason: "ServerIdCollision",
                 field: format!("{}.name", field_of(instance)),

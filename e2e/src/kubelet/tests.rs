@@ -267,7 +267,7 @@ async fn the_controllers_pod_runs_restarts_and_stops_for_real() {
     assert!(!container(&status, "sidecar").ready);
     assert!(!pod_ready(&status));
 
-    let expected_server_id = server_id("orders-a");
+    let expected_server_id = server_id("orders-a", 0);
     in_netns(&node.name, move || async move {
         let mut client = root_client(pod_ip).await;
         let (id, read_only): (u64, u64) = client

@@ -4,6 +4,8 @@
 //! recorded in `failover`, so a restarted controller resumes it where it
 //! stopped, and `history` is what the cooldown is measured against.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use schemars::JsonSchema;
@@ -74,6 +76,14 @@ pub struct DRMySQLStatus {
     /// primary's last known GTIDs. Written by the controller; not for editing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover_memory: Option<FailoverMemory>,
+
+    /// How many times each instance was rebuilt (`kubectl drmysql rebuild`),
+    /// by instance name. It is part of the instance's `server_id`: a server
+    /// skips replicated transactions that carry its own `server_id`, so a
+    /// rebuilt, empty server needs a new one to apply what its earlier self
+    /// wrote. Written by the controller; not for editing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rebuilds: BTreeMap<String, u32>,
 
     /// The `metadata.generation` this status was computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]

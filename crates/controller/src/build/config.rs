@@ -15,17 +15,35 @@ pub const MYSQL_PORT: i32 = 3306;
 /// Key of the my.cnf file in an instance's ConfigMap.
 pub const MY_CNF_KEY: &str = "drmysql.cnf";
 
-/// A `server_id` derived from the instance name alone, so it is stable across
-/// reconciles, controller restarts and reordering of `spec.replicas`: FNV-1a
-/// (32 bit) folded into 1..=4294967294 (0 is invalid, and the top value is
-/// reserved by some tools).
-pub fn server_id(instance_name: &str) -> u32 {
+/// A `server_id` derived from the instance name and the number of times the
+/// instance was rebuilt (`status.rebuilds`), so it is stable across
+/// reconciles, controller restarts and reordering of `spec.replicas`, and new
+/// for each rebuilt data directory: FNV-1a (32 bit) of the name, or of
+/// `<name>#<rebuilds>` once rebuilt, folded into 1..=4294967294 (0 is
+/// invalid, and the top value is reserved by some tools).
+pub fn server_id(instance_name: &str, rebuilds: u32) -> u32 {
+    let key = if rebuilds == 0 {
+        instance_name.to_owned()
+    } else {
+        format!("{instance_name}#{rebuilds}")
+    };
     let mut hash: u32 = 0x811c_9dc5;
-    for byte in instance_name.bytes() {
+    for byte in key.bytes() {
         hash ^= u32::from(byte);
         hash = hash.wrapping_mul(0x0100_0193);
     }
     1 + hash % (u32::MAX - 1)
+}
+
+/// The `server_id` of instance `instance_name` of `drmysql` now.
+pub fn instance_server_id(drmysql: &DRMySQL, instance_name: &str) -> u32 {
+    let rebuilds = drmysql
+        .status
+        .as_ref()
+        .and_then(|status| status.rebuilds.get(instance_name))
+        .copied()
+        .unwrap_or(0);
+    server_id(instance_name, rebuilds)
 }
 
 /// The my.cnf of `instance`.
@@ -36,7 +54,7 @@ pub fn my_cnf(drmysql: &DRMySQL, instance: &Instance<'_>) -> String {
             instance.name
         ),
         "[mysqld]".to_owned(),
-        format!("server_id = {}", server_id(&instance.name)),
+        format!("server_id = {}", instance_server_id(drmysql, &instance.name)),
         format!("port = {MYSQL_PORT}"),
         "log_bin = binlog".to_owned(),
         "relay_log = relay-bin".to_owned(),
@@ -78,14 +96,17 @@ mod tests {
 
     #[test]
     fn server_ids_are_stable_distinct_and_in_range() {
-        assert_eq!(server_id("orders-0"), server_id("orders-0"));
-        assert_ne!(server_id("orders-0"), server_id("orders-1"));
+        assert_eq!(server_id("orders-0", 0), server_id("orders-0", 0));
+        assert_ne!(server_id("orders-0", 0), server_id("orders-1", 0));
         // Pinned values (checked against an independent FNV-1a): a change here
         // changes the identity of running servers.
-        assert_eq!(server_id("orders-cloud-a"), 2_790_361_243);
-        assert_eq!(server_id("orders-tencent"), 2_281_248_969);
+        assert_eq!(server_id("orders-cloud-a", 0), 2_790_361_243);
+        assert_eq!(server_id("orders-tencent", 0), 2_281_248_969);
+        // A rebuilt instance gets a new one each time.
+        assert_ne!(server_id("orders-cloud-a", 1), server_id("orders-cloud-a", 0));
+        assert_ne!(server_id("orders-cloud-a", 2), server_id("orders-cloud-a", 1));
         for name in ["", "a", "orders-0", "x".repeat(70).as_str()] {
-            let id = server_id(name);
+            let id = server_id(name, 0);
             assert!((1..u32::MAX).contains(&id), "{name}: {id}");
         }
     }
@@ -104,7 +125,7 @@ mod tests {
         let cnf = my_cnf(&drmysql, &instances[1]);
         let lines: Vec<&str> = cnf.lines().collect();
         assert_eq!(lines[1], "[mysqld]");
-        assert_eq!(lines[2], format!("server_id = {}", server_id("orders-1")));
+        assert_eq!(lines[2], format!("server_id = {}", server_id("orders-1", 0)));
         for expected in [
             "read_only = ON",
             "log_bin = binlog",

@@ -337,7 +337,25 @@ fn config_maps_hold_each_instances_my_cnf() {
     let config = &desired.config_maps[1];
     assert_eq!(config.metadata.name.as_deref(), Some("orders-tencent-config"));
     let cnf = &config.data.as_ref().expect("data")[config::MY_CNF_KEY];
-    assert!(cnf.contains(&format!("server_id = {}", config::server_id("orders-tencent"))));
+    assert!(cnf.contains(&format!("server_id = {}", config::server_id("orders-tencent", 0))));
+
+    // A rebuilt instance boots with the server_id of its rebuild.
+    let mut rebuilt = seed_scenario();
+    rebuilt.status = Some(drmysql_api::drmysql::DRMySQLStatus {
+        rebuilds: BTreeMap::from([("orders-tencent".to_owned(), 2)]),
+        ..Default::default()
+    });
+    let desired = build(&rebuilt, &context("orders-cloud-a"));
+    let cnf = &desired.config_maps[1].data.as_ref().expect("data")[config::MY_CNF_KEY];
+    assert!(cnf.contains(&format!(
+        "server_id = {}\n",
+        config::server_id("orders-tencent", 2)
+    )));
+    let primary = &desired.config_maps[0].data.as_ref().expect("data")[config::MY_CNF_KEY];
+    assert!(primary.contains(&format!(
+        "server_id = {}\n",
+        config::server_id("orders-cloud-a", 0)
+    )));
 }
 
 #[test]

@@ -108,18 +108,6 @@ impl Decision {
         }
     }
 
-    /// The Event reason to publish when this decision is new, if any.
-    pub fn event_reason(&self) -> Option<&'static str> {
-        match self {
-            Self::FailOver { resume: None, .. } => Some("FailoverStarted"),
-            Self::SwitchOver { resume: None, .. } => Some("SwitchoverStarted"),
-            Self::Quarantine { .. } => Some("ErrantTransactions"),
-            Self::AwaitApproval { .. } => Some("FailoverNeedsApproval"),
-            Self::Refuse { .. } => Some("FailoverRefused"),
-            _ => None,
-        }
-    }
-
     /// The instance being promoted, for a failover or switchover.
     pub fn target(&self) -> Option<&str> {
         match self {

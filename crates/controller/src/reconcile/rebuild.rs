@@ -4,7 +4,11 @@
 //! The method is re-provisioning: the instance's Pod and its
 //! PersistentVolumeClaim are deleted, the apply stage re-creates both, the
 //! new server starts empty, and wiring points it at the primary, from whose
-//! binary log it replicates the whole history. It needs the primary's binary
+//! binary log it replicates the whole history. The rebuilt server gets a new
+//! `server_id` (`status.rebuilds` counts the rebuilds), written before
+//! anything is deleted: a server skips replicated transactions carrying its
+//! own `server_id`, so with the old one it would skip everything its earlier
+//! self wrote as the primary. It needs the primary's binary
 //! logs to reach back to its first transaction; when they were purged,
 //! replication stops with error 1236 and the Replicating condition says so.
 //! It never touches the primary, and is refused while a failover or
@@ -105,6 +109,17 @@ pub async fn carry_out(
     let (instance, outcome, message) = match rebuild {
         Rebuild::Refused { instance, reason } => (instance, RequestOutcome::Refused, reason.clone()),
         Rebuild::Accepted(instance) => {
+            // The new server_id is recorded before anything is deleted, so the
+            // re-created Pod boots with it (see `status.rebuilds`).
+            let rebuilds = drmysql
+                .status
+                .as_ref()
+                .and_then(|status| status.rebuilds.get(instance))
+                .copied()
+                .unwrap_or(0);
+            writer
+                .merge(json!({"rebuilds": {instance.as_str(): rebuilds.saturating_add(1)}}))
+                .await?;
             let pods: Api<Pod> = Api::namespaced(context.client.clone(), &namespace);
             let claims: Api<PersistentVolumeClaim> = Api::namespaced(context.client.clone(), &namespace);
             ignore_missing(pods.delete(instance, &DeleteParams::default()).await)
@@ -115,8 +130,8 @@ pub async fn carry_out(
                 instance,
                 RequestOutcome::Done,
                 format!(
-                    "{instance}'s Pod and volume are deleted; they are re-created empty and {instance} \
-                     replicates the primary's whole history"
+                    "{instance}'s Pod and volume are deleted; they are re-created empty, with a new \
+                     server_id, and {instance} replicates the primary's whole history"
                 ),
             )
         }

@@ -12,7 +12,8 @@
 //! 4. each replica is pointed at the primary, unless it has transactions the
 //!    primary lacks (errant), or its replication stopped on an error, which
 //!    re-pointing would only hide: those are reported instead. A quarantined
-//!    instance is never attached (only a rebuild lifts the quarantine).
+//!    instance is never attached (only a rebuild lifts the quarantine), but
+//!    still compared, so that its errant transactions stay reported.
 
 use drmysql_api::drmysql::ReplicationMode;
 use drmysql_mysql::{Durability, InstanceStatus, ThreadState, errant_between};
@@ -208,9 +209,8 @@ pub fn plan(primary: &str, observed: &[Observed], mode: ReplicationMode, quarant
         let (Some(primary_status), Some(source)) = (primary_status, &primary_endpoint) else {
             continue;
         };
-        if quarantined.contains(&view.name) {
-            continue;
-        }
+        // A quarantined instance is still compared, so that its errant
+        // transactions stay reported until it is rebuilt, but never attached.
         match errant_between(status, primary_status) {
             Ok(report) if report.has_errant() => {
                 plan.findings.push(Finding::Errant {
@@ -227,6 +227,9 @@ pub fn plan(primary: &str, observed: &[Observed], mode: ReplicationMode, quarant
                 });
                 continue;
             }
+        }
+        if quarantined.contains(&view.name) {
+            continue;
         }
         match &status.replica {
             Some(replica) if replica.source_host == source.host && replica.source_port == source.port => {

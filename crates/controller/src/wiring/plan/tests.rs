@@ -324,4 +324,20 @@ fn a_quarantined_instance_is_fenced_if_writable_but_never_attached() {
             instance: "db-1".into()
         }]
     );
+    assert!(plan.findings.is_empty(), "{:?}", plan.findings);
+
+    // Its errant transactions stay reported while it is quarantined.
+    let observed = [
+        view("db-1", "10.0.1.2", server(2, false, "0-1-40,0-2-3")),
+        view("db-0", "10.0.0.2", server(1, true, "0-1-42")),
+    ];
+    let errant = super::plan("db-0", &observed, ReplicationMode::Async, &["db-1".to_owned()]);
+    assert!(errant.actions.is_empty(), "{:?}", errant.actions);
+    assert_eq!(
+        errant.findings,
+        [Finding::Errant {
+            instance: "db-1".into(),
+            gtids: "0-2-3".into()
+        }]
+    );
 }
