@@ -24,9 +24,12 @@
 //! 3. **VerifyCandidate**: promotion waits for the decision's gate to be seen
 //!    open in an observation: the reconcile returns and the next one
 //!    observes again, re-checking errant transactions and the guards.
-//! 4. **Promote**: replication stopped after the relay log is applied, the
-//!    source forgotten, `read_only` off, each read back. A promotion that did
-//!    not take effect is a failed step, reported and retried.
+//! 4. **Promote**: the target's semi-sync source side set for the mode first
+//!    (in Lossless mode no write is acknowledged before a replica holds it,
+//!    and the replicas re-pointed next attach as semi-sync replicas), then
+//!    replication stopped after the relay log is applied, the source
+//!    forgotten, `read_only` off, each read back. A promotion that did not
+//!    take effect is a failed step, reported and retried.
 //! 5. **MoveWriterEndpoint**: `status.currentPrimary` and the `role=primary`
 //!    label move to the target; the writer Service follows the label.
 //! 6. **RepointReplicas**: the other reachable replicas (and, after a
@@ -58,6 +61,7 @@ use crate::reconcile::write::{StatusWriter, label_pod};
 use crate::reconcile::{Context, Error, publish};
 use crate::roles;
 use crate::status::EventSpec;
+use crate::wiring::plan::durability;
 use record::Start;
 use steps::Servers;
 
@@ -162,7 +166,11 @@ impl Transition<'_> {
                         .await?;
                 }
                 TransitionStep::Promote => {
-                    match self.servers.promote(&progress.target, CATCH_UP_WAIT).await {
+                    match self
+                        .servers
+                        .promote(&progress.target, CATCH_UP_WAIT, durability(self.mode))
+                        .await
+                    {
                         Ok(promotion) => {
                             let now = Utc::now();
                             progress.promoted_at = Some(now);

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use drmysql_mysql::{Account, FenceReport, Promotion, Server, SourceConfig, Target};
+use drmysql_mysql::{Account, Durability, FenceReport, Promotion, Server, SourceConfig, Target};
 
 use crate::wiring::Endpoint;
 
@@ -98,15 +98,30 @@ impl Servers<'_> {
         result
     }
 
-    /// Promotes `instance`: stops replication after its relay log is applied
-    /// (at most `apply_wait`), forgets its source, and makes it writable,
-    /// reading every effect back.
-    pub async fn promote(&self, instance: &str, apply_wait: Duration) -> Result<Promotion, String> {
+    /// Promotes `instance`: sets its source side of semi-sync for
+    /// `durability` first (so that in Lossless mode no write is acknowledged
+    /// before a replica holds it, and replicas that attach afterwards
+    /// acknowledge), stops replication after its relay log is applied (at
+    /// most `apply_wait`), forgets its source, and makes it writable, reading
+    /// every effect back.
+    pub async fn promote(
+        &self,
+        instance: &str,
+        apply_wait: Duration,
+        durability: Durability,
+    ) -> Result<Promotion, String> {
         let mut server = self.connect(instance).await?;
-        let result = server
-            .promote(apply_wait)
+        let configured = server
+            .configure_source_durability(durability)
             .await
-            .map_err(|error| format!("promoting {instance} failed: {error}"));
+            .map_err(|error| format!("setting {instance}'s semi-sync source side failed: {error}"));
+        let result = match configured {
+            Ok(_) => server
+                .promote(apply_wait)
+                .await
+                .map_err(|error| format!("promoting {instance} failed: {error}")),
+            Err(error) => Err(error),
+        };
         server.close().await;
         result
     }

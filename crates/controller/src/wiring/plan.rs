@@ -123,7 +123,8 @@ pub struct Plan {
     pub findings: Vec<Finding>,
 }
 
-fn durability(mode: ReplicationMode) -> Durability {
+/// The semi-sync durability `mode` asks for.
+pub fn durability(mode: ReplicationMode) -> Durability {
     match mode {
         ReplicationMode::Async => Durability::Async,
         ReplicationMode::Lossless => Durability::Lossless,
