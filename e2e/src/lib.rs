@@ -18,10 +18,13 @@
 //!   node whose VXLAN tunnel is blocked;
 //! - [`sandbox`] puts them together: a host cluster and member clusters with
 //!   the real clusterlink components and the real controller as processes
-//!   where they would run, for the scenarios and the [`demo`].
+//!   where they would run, for the scenarios and the [`demo`];
+//! - [`drill`] runs DR drills on a sandbox: a fault under write load, again
+//!   and again, with every acknowledged write checked.
 
 pub mod apiserver;
 pub mod demo;
+pub mod drill;
 pub mod kubelet;
 pub mod node;
 pub mod sandbox;

@@ -3,7 +3,8 @@
 //! MariaDB pair across them, on one machine, as root. `apiserver` runs the
 //! Kubernetes API simulator on its own, for kubectl experiments and for
 //! running the scenarios against an API server the sandbox did not start
-//! (`DRMYSQL_E2E_KUBECONFIG`).
+//! (`DRMYSQL_E2E_KUBECONFIG`). `drill` runs DR drills (see
+//! [`drmysql_e2e::drill`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,8 +12,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use drmysql_api::drmysql::ReplicationMode;
 use drmysql_e2e::apiserver::{ApiServer, Config};
 use drmysql_e2e::demo::{DemoOptions, run};
+use drmysql_e2e::drill::{DrillConfig, Fault, MEMBERS};
+use drmysql_e2e::sandbox::{Sandbox, SandboxConfig};
 
 /// drmysql's end-to-end sandbox.
 #[derive(Parser, Debug)]
@@ -37,6 +41,34 @@ enum Command {
         /// the first write accepted on the new primary).
         #[arg(long)]
         no_failover_drill: bool,
+    },
+    /// Run a DR drill: a sandbox with two member clusters, a three-instance
+    /// DRMySQL under write load, and the fault injected into its primary
+    /// again and again; prints each trial and the summary, writes the JSON
+    /// report, and exits non-zero when a write was lost, a split brain
+    /// seen, or a trial had other than one failover.
+    Drill {
+        /// The fault.
+        #[arg(long, value_enum, default_value = "kill")]
+        fault: Fault,
+        /// The replication mode.
+        #[arg(long, value_enum, default_value = "lossless")]
+        mode: Mode,
+        /// How many trials.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+        trials: u16,
+        /// Writer connections.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+        writers: u16,
+        /// Milliseconds between two inserts of one writer.
+        #[arg(long, default_value_t = 20)]
+        write_pause_ms: u64,
+        /// `spec.failover.detectionSeconds` of the drill's DRMySQL.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=600))]
+        detection_seconds: u32,
+        /// Where to write the JSON report.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Run the Kubernetes API simulator until SIGTERM or Ctrl-C.
     Apiserver {
@@ -87,6 +119,28 @@ fn main() -> ExitCode {
                 .block_on(run(options))
                 .map_err(|error| format!("demo: {error}"))
         }
+        Command::Drill {
+            fault,
+            mode,
+            trials,
+            writers,
+            write_pause_ms,
+            detection_seconds,
+            json,
+        } => {
+            let config = DrillConfig {
+                fault,
+                mode: match mode {
+                    Mode::Async => ReplicationMode::Async,
+                    Mode::Lossless => ReplicationMode::Lossless,
+                },
+                trials: usize::from(trials),
+                writers: usize::from(writers),
+                write_pause: Duration::from_millis(write_pause_ms),
+                detection_seconds,
+            };
+            runtime.block_on(drill(config, json))
+        }
         Command::Apiserver {
             listen,
             kubeconfig,
@@ -99,6 +153,40 @@ fn main() -> ExitCode {
             eprintln!("drmysql-e2e {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The replication mode of a drill.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Mode {
+    Async,
+    Lossless,
+}
+
+async fn drill(config: DrillConfig, json: Option<PathBuf>) -> Result<(), String> {
+    let sandbox = Sandbox::start(SandboxConfig {
+        members: MEMBERS.iter().map(|member| (*member).to_owned()).collect(),
+        ..SandboxConfig::from_env()
+    })
+    .await
+    .map_err(|error| format!("drill: the sandbox: {error}"))?;
+    let outcome = drmysql_e2e::drill::run(&sandbox, &config).await;
+    let stopped = sandbox.shutdown().await;
+    let report = outcome.map_err(|error| format!("drill: {error}"))?;
+    stopped.map_err(|error| format!("drill: stopping the sandbox: {error}"))?;
+    println!("{}", report.human());
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report).map_err(|error| format!("drill: {error}"))?;
+        std::fs::write(&path, text)
+            .map_err(|error| format!("drill: cannot write {}: {error}", path.display()))?;
+    }
+    if report.is_correct() {
+        Ok(())
+    } else {
+        Err(
+            "drill: a write was lost, a split brain seen, a trial failed or had other than one failover"
+                .to_owned(),
+        )
     }
 }
 
