@@ -124,21 +124,26 @@ async fn current(sandbox: &Sandbox) -> Result<DRMySQL, String> {
         .map_err(|error| error.to_string())
 }
 
-/// Waits until the DRMySQL is Ready: every replica replicating within the
-/// threshold, the primary writable.
+/// Waits until the DRMySQL is Ready (every replica replicating within the
+/// threshold, the primary writable) and every instance's Pod is Ready: the
+/// steady state a fault should hit.
 async fn wait_ready(sandbox: &Sandbox, limit: Duration) -> Result<DRMySQL, SandboxError> {
-    wait::until("the drill's DRMySQL Ready", limit, || async {
+    wait::until("the drill's DRMySQL and its Pods Ready", limit, || async {
         let drmysql = current(sandbox).await?;
         let ready = drmysql.status.as_ref().is_some_and(|status| {
-            status
+            let condition = status
                 .conditions
                 .iter()
-                .any(|condition| condition.type_ == names::condition::READY && condition.status == "True")
+                .any(|condition| condition.type_ == names::condition::READY && condition.status == "True");
+            condition && status.instances.len() == 3 && status.instances.iter().all(|instance| instance.ready)
         });
         if ready {
             Ok(drmysql)
         } else {
-            Err(format!("{:?}", drmysql.status.map(|status| status.conditions)))
+            Err(format!(
+                "{:?}",
+                drmysql.status.map(|status| (status.conditions, status.instances))
+            ))
         }
     })
     .await
