@@ -175,7 +175,9 @@ pub async fn observe(
         }
     }
 
-    let mut tunnel = Vec::new();
+    // The checks run at once: one that cannot reach its peer costs one
+    // tunnel timeout, not one per check.
+    let mut checks = Vec::new();
     if let Some(primary_ip) = pod_ip(pods.get(&primary)) {
         for (name, _) in instances.iter().filter(|(name, _)| *name != primary) {
             let Some(replica_ip) = pod_ip(pods.get(name)) else {
@@ -191,10 +193,16 @@ pub async fn observe(
                     to: to.to_owned(),
                     target: format!("{to_ip}:{MYSQL_PORT}"),
                 };
-                tunnel.push(tunnel::run(&check, sidecar_token, config.tunnel_timeout, now).await);
+                checks.push(check);
             }
         }
     }
+    let tunnel = futures::future::join_all(
+        checks
+            .iter()
+            .map(|check| tunnel::run(check, sidecar_token, config.tunnel_timeout, now)),
+    )
+    .await;
 
     let instance_observations = observed
         .iter()
