@@ -126,18 +126,49 @@ pub async fn observe(
     };
     let root_password = text(credentials, keys::ROOT_PASSWORD);
 
-    let execute::Connected {
-        observed,
-        mut servers,
-        prepare_failures,
-    } = execute::observe(
+    // The tunnel checks run at once, and alongside the MySQL observation: a
+    // peer that cannot be reached costs one timeout per look, not one per
+    // instance and per check.
+    let mut checks = Vec::new();
+    if let Some(primary_ip) = pod_ip(pods.get(&primary)) {
+        for (name, _) in instances.iter().filter(|(name, _)| *name != primary) {
+            let Some(replica_ip) = pod_ip(pods.get(name)) else {
+                continue;
+            };
+            for (from, from_ip, to, to_ip) in [
+                (name.as_str(), &replica_ip, primary.as_str(), &primary_ip),
+                (primary.as_str(), &primary_ip, name.as_str(), &replica_ip),
+            ] {
+                let check = TunnelCheck {
+                    from: from.to_owned(),
+                    sidecar: format!("{from_ip}:{SIDECAR_PORT}"),
+                    to: to.to_owned(),
+                    target: format!("{to_ip}:{MYSQL_PORT}"),
+                };
+                checks.push(check);
+            }
+        }
+    }
+    let tunnel_checks = futures::future::join_all(
+        checks
+            .iter()
+            .map(|check| tunnel::run(check, sidecar_token, config.tunnel_timeout, now)),
+    );
+    let connecting = execute::observe(
         &instances,
         &primary,
         &root_password,
         &accounts,
         config.mysql_timeout,
-    )
-    .await;
+    );
+    let (
+        execute::Connected {
+            observed,
+            mut servers,
+            prepare_failures,
+        },
+        tunnel,
+    ) = tokio::join!(connecting, tunnel_checks);
     for (instance, error) in prepare_failures {
         tracing::warn!(%instance, %error, "preparing the instance failed");
     }
@@ -174,35 +205,6 @@ pub async fn observe(
             lags.insert(name.clone(), lag);
         }
     }
-
-    // The checks run at once: one that cannot reach its peer costs one
-    // tunnel timeout, not one per check.
-    let mut checks = Vec::new();
-    if let Some(primary_ip) = pod_ip(pods.get(&primary)) {
-        for (name, _) in instances.iter().filter(|(name, _)| *name != primary) {
-            let Some(replica_ip) = pod_ip(pods.get(name)) else {
-                continue;
-            };
-            for (from, from_ip, to, to_ip) in [
-                (name.as_str(), &replica_ip, primary.as_str(), &primary_ip),
-                (primary.as_str(), &primary_ip, name.as_str(), &replica_ip),
-            ] {
-                let check = TunnelCheck {
-                    from: from.to_owned(),
-                    sidecar: format!("{from_ip}:{SIDECAR_PORT}"),
-                    to: to.to_owned(),
-                    target: format!("{to_ip}:{MYSQL_PORT}"),
-                };
-                checks.push(check);
-            }
-        }
-    }
-    let tunnel = futures::future::join_all(
-        checks
-            .iter()
-            .map(|check| tunnel::run(check, sidecar_token, config.tunnel_timeout, now)),
-    )
-    .await;
 
     let instance_observations = observed
         .iter()
