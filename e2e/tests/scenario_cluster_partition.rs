@@ -66,24 +66,6 @@ fn primary_in_the_member(sandbox: &Sandbox) -> serde_json::Value {
     example
 }
 
-/// Tries one insert through the writer Service's ready endpoint, unless that
-/// is still `old`.
-async fn try_write(sandbox: &Sandbox, id: u32, old: IpAddr) -> Result<IpAddr, String> {
-    let writer = sandbox
-        .ready_endpoint(NAMESPACE, &format!("{NAME}-primary"))
-        .await
-        .map_err(|error| error.to_string())?;
-    if writer == old {
-        return Err(format!("the writer endpoint is still the old primary {old}"));
-    }
-    let insert = format!("INSERT INTO sandbox.rows (id, note) VALUES ({id}, 'after failover')");
-    sandbox
-        .sql(NAMESPACE, NAME, writer, &[&insert])
-        .await
-        .map_err(|error| error.to_string())?;
-    Ok(writer)
-}
-
 /// The ids in `sandbox.rows` on the server at `address`.
 async fn ids(sandbox: &Sandbox, address: IpAddr) -> Result<Vec<String>, String> {
     let rows = sandbox
@@ -154,7 +136,7 @@ async fn a_partitioned_primary_fails_over_and_is_quarantined_then_rebuilt() {
     let written = wait::until(
         "a write accepted on the new primary",
         Duration::from_secs(60),
-        || try_write(&sandbox, 2, old_ip),
+        || support::try_write(&sandbox, NAMESPACE, NAME, 2, Some(old_ip)),
     )
     .await;
     let writer = support::check(&sandbox, written);

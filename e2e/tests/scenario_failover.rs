@@ -22,45 +22,27 @@
 //!    promoted position; the Events FailoverStarted, PrimaryFenced,
 //!    ReplicaPromoted and FailoverCompleted were published; the metric
 //!    `drmysql_failovers_total{result="succeeded"}` is 1.
-//! 5. The old primary's `mysqld` is restarted by the kubelet; it had no
-//!    transaction the new primary lacks, so it is attached as a replica of
-//!    the new primary, labelled `replica`, and the row written after the
-//!    failover reaches it; the DRMySQL is Ready again.
+//! 5. The old primary's `mysqld` is restarted by the kubelet. Without a
+//!    transaction the new primary lacks, it is attached as a replica of the
+//!    new primary, labelled `replica`. With one (Async mode: a heartbeat
+//!    committed in the instant before the kill and never sent), it is
+//!    quarantined, and rebuilt through `drmysql.io/rebuild`. Either way the
+//!    row written after the failover reaches it and the DRMySQL is Ready
+//!    again.
 //!
 //! Root and MariaDB are required (the test fails naming what is missing).
 
 #[path = "scenario_support/mod.rs"]
 mod support;
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use drmysql_api::drmysql::{TransitionKind, TransitionOutcome};
-use drmysql_api::names::condition;
-use drmysql_e2e::sandbox::Sandbox;
+use drmysql_api::drmysql::{InstanceRole, ThreadState, TransitionKind, TransitionOutcome};
+use drmysql_api::names::{condition, request};
 use drmysql_e2e::sandbox::wait;
 
 const NAMESPACE: &str = "shop";
 const NAME: &str = "orders";
-
-/// Tries one insert through the writer Service's ready endpoint, unless that
-/// is still `old` (root may write even a read-only server, and a row written
-/// there would be an errant transaction).
-async fn try_write(sandbox: &Sandbox, id: u32, old: IpAddr) -> Result<IpAddr, String> {
-    let writer = sandbox
-        .ready_endpoint(NAMESPACE, &format!("{NAME}-primary"))
-        .await
-        .map_err(|error| error.to_string())?;
-    if writer == old {
-        return Err(format!("the writer endpoint is still the old primary {old}"));
-    }
-    let insert = format!("INSERT INTO sandbox.rows (id, note) VALUES ({id}, 'after failover')");
-    sandbox
-        .sql(NAMESPACE, NAME, writer, &[&insert])
-        .await
-        .map_err(|error| error.to_string())?;
-    Ok(writer)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_primary_fails_over_and_rejoins_as_a_replica() {
@@ -100,7 +82,7 @@ async fn a_killed_primary_fails_over_and_rejoins_as_a_replica() {
             if still_primary && sandbox.kill_mysqld(NAMESPACE, &old_primary) {
                 println!("killed the restarted mysqld at {:?}", killed_at.elapsed());
             }
-            try_write(&sandbox, 2, old_ip).await
+            support::try_write(&sandbox, NAMESPACE, NAME, 2, Some(old_ip)).await
         },
     )
     .await;
@@ -179,9 +161,56 @@ async fn a_killed_primary_fails_over_and_rejoins_as_a_replica() {
             .collect::<Vec<_>>()
     );
 
-    // The kubelet restarts the old primary's mysqld; it rejoins.
+    // The kubelet restarts the old primary's mysqld; it rejoins. Async mode
+    // loses what the replica had not received: a heartbeat the primary
+    // committed in the instant before the kill is then an errant
+    // transaction, the old primary is quarantined, and it is rebuilt.
+    let back = support::wait_for(
+        &sandbox,
+        NAMESPACE,
+        NAME,
+        &format!("{old_primary} rejoined or quarantined"),
+        Duration::from_secs(90),
+        |drmysql| {
+            let role = drmysql.status.as_ref().and_then(|status| {
+                status
+                    .instances
+                    .iter()
+                    .find(|listed| listed.name == old_primary)
+                    .map(|listed| (listed.role, listed.io_thread))
+            });
+            matches!(
+                role,
+                Some(
+                    (Some(InstanceRole::Replica), Some(ThreadState::Running))
+                        | (Some(InstanceRole::Quarantined), _)
+                )
+            )
+        },
+    )
+    .await;
+    let quarantined = back.status.as_ref().is_some_and(|status| {
+        status
+            .instances
+            .iter()
+            .any(|listed| listed.name == old_primary && listed.role == Some(InstanceRole::Quarantined))
+    });
+    if quarantined {
+        println!(
+            "the old primary held a transaction the replica never received; rebuilding it: {}",
+            support::describe(&back)
+        );
+        support::annotate(
+            &sandbox,
+            NAMESPACE,
+            NAME,
+            &[(request::REBUILD, old_primary.as_str())],
+        )
+        .await;
+    }
     let rejoined =
-        support::wait_rejoined(&sandbox, NAMESPACE, NAME, &old_primary, Duration::from_secs(90)).await;
+        support::wait_rejoined(&sandbox, NAMESPACE, NAME, &old_primary, Duration::from_secs(180)).await;
+    let old_ip = support::check(&sandbox, sandbox.pod_ip(NAMESPACE, &old_primary).await);
     let seen = wait::until(
         "the post-failover row on the old primary",
         Duration::from_secs(30),

@@ -37,7 +37,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -72,20 +71,6 @@ async fn crash_loop(sandbox: &Sandbox, pod: &str, stop: &AtomicBool) -> Vec<Inst
 
 fn primary_available(drmysql: &drmysql_api::drmysql::DRMySQL) -> Option<(String, String)> {
     support::condition(drmysql, condition::PRIMARY_AVAILABLE).map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-/// Inserts row `id` through the writer Service's ready endpoint; where.
-async fn try_write(sandbox: &Sandbox, id: u32) -> Result<IpAddr, String> {
-    let writer = sandbox
-        .ready_endpoint(NAMESPACE, &format!("{NAME}-primary"))
-        .await
-        .map_err(|error| error.to_string())?;
-    let insert = format!("INSERT INTO sandbox.rows (id, note) VALUES ({id}, 'after failover')");
-    sandbox
-        .sql(NAMESPACE, NAME, writer, &[&insert])
-        .await
-        .map_err(|error| error.to_string())?;
-    Ok(writer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +233,7 @@ async fn a_manual_policy_waits_for_kubectl_drmysql_failover() {
         let written = wait::until(
             "a write accepted after the failover",
             Duration::from_secs(30),
-            || async { try_write(&sandbox, 2).await },
+            || async { support::try_write(&sandbox, NAMESPACE, NAME, 2, None).await },
         )
         .await;
         let write_after = asked.elapsed();

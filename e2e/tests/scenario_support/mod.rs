@@ -632,3 +632,29 @@ pub async fn wait_rejoined(
     )
     .await
 }
+
+/// Inserts row `id` into `sandbox.rows` through the writer Service's ready
+/// endpoint, unless that is `not_on` (root may write even a read-only
+/// server, and a row written on an old primary would be an errant
+/// transaction); returns where it was written.
+pub async fn try_write(
+    sandbox: &Sandbox,
+    namespace: &str,
+    name: &str,
+    id: u32,
+    not_on: Option<std::net::IpAddr>,
+) -> Result<std::net::IpAddr, String> {
+    let writer = sandbox
+        .ready_endpoint(namespace, &format!("{name}-primary"))
+        .await
+        .map_err(|error| error.to_string())?;
+    if not_on == Some(writer) {
+        return Err(format!("the writer endpoint is still the old primary {writer}"));
+    }
+    let insert = format!("INSERT INTO sandbox.rows (id, note) VALUES ({id}, 'after failover')");
+    sandbox
+        .sql(namespace, name, writer, &[&insert])
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(writer)
+}
